@@ -1,0 +1,30 @@
+#pragma once
+// The base URL of the API, e.g. https://koophone.myhuaweicloud.com or
+// https://gateway.example:8443/koophone (a path prefix is kept, for gateways).
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace koorelease {
+
+inline constexpr std::string_view release_path = "/v1/instances/session/release";
+
+struct endpoint {
+    bool tls = true;            // https (default) or http
+    std::string host;           // name or address, without brackets for IPv6
+    std::uint16_t port = 443;
+    std::string path_prefix;    // "" or "/something" (no trailing slash)
+
+    // The request target: path_prefix + release_path.
+    std::string release_target() const;
+    // The Host header value: the port is named only when it is not the scheme's default.
+    std::string host_header() const;
+    // https://host[:port]/prefix, for messages.
+    std::string to_string() const;
+};
+
+// On error, a message that says what is wrong and what a correct value looks like.
+std::variant<endpoint, std::string> parse_endpoint(std::string_view url);
+
+}  // namespace koorelease

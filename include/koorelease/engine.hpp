@@ -1,0 +1,78 @@
+#pragma once
+// The release engine: ids flow from a source through a bounded queue to a pool of keep-alive
+// HTTPS connections, and each id's final outcome goes to a sink.
+//
+//   reader thread --(batches, bounded)--> dispatcher --> N connection workers --> sink
+//                                              ^                |
+//                                              +--- retry timers+
+//
+// Decisions (classification, backoff, rate, retry budget) are made by the small classes in
+// this folder; the engine's coroutines only carry them out.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include "koorelease/errors.hpp"
+#include "koorelease/input.hpp"
+#include "koorelease/journal.hpp"
+#include "koorelease/latency_histogram.hpp"
+#include "koorelease/settings.hpp"
+
+namespace koorelease {
+
+// A live view of a run, for the progress line.
+struct progress_snapshot {
+    std::uint64_t ids_read = 0;       // distinct ids taken from the input so far
+    std::uint64_t released = 0;
+    std::uint64_t failed = 0;
+    std::uint64_t invalid = 0;
+    std::uint64_t duplicates = 0;
+    std::uint64_t in_flight = 0;      // requests sent and not answered
+    std::uint64_t waiting_retry = 0;
+    std::uint64_t requests = 0;       // attempts sent
+    std::uint64_t input_bytes_read = 0;
+    std::uint64_t input_size = 0;     // 0 when unknown (stdin)
+    double rate_limit = 0;            // requests per second in force; 0: none
+    bool rate_lowered = false;        // throttling has lowered it
+    double elapsed_s = 0;
+    bool input_done = false;
+};
+
+struct run_summary {
+    std::uint64_t ids = 0;            // distinct ids read
+    std::uint64_t released = 0;
+    std::uint64_t failed = 0;
+    std::uint64_t invalid = 0;        // lines that were not ids
+    std::uint64_t duplicates = 0;     // repeated ids, released once
+    std::uint64_t aborted = 0;        // ids whose outcome is unknown because the run stopped
+    std::uint64_t requests = 0;       // attempts sent
+    std::uint64_t retries = 0;
+    std::uint64_t throttled = 0;      // throttled answers
+    std::uint64_t connections_opened = 0;
+    std::map<std::string, std::uint64_t, std::less<>> failures_by_reason;
+    std::map<std::string, std::uint64_t, std::less<>> answers_by_code;  // "200 0", "500 KOOPHONE.API.9999", ...
+    latency_histogram latency;        // of every answered attempt
+    double elapsed_s = 0;
+    std::optional<run_error> stopped_by;  // set when the run did not finish every id
+    std::string stop_detail;          // what was seen, e.g. the error code or the TLS error
+
+    // 0 all released; 1 some failed or invalid; 3 / 4 stopped (see exit_code_for).
+    int exit_code() const;
+};
+
+struct run_hooks {
+    std::function<void(const progress_snapshot&)> on_progress;  // every progress_interval
+    std::function<void(std::string_view)> on_warning;           // one-line notices for stderr
+};
+
+// Runs the whole job and returns when every id is final or the run stopped. Signals
+// (SIGINT, SIGTERM) stop it gracefully: no new requests, the ones in flight finish.
+// Throws std::runtime_error for start-up failures (bad --ca-file, ...).
+run_summary run_release(const release_settings& settings, id_source& source, outcome_sink& sink,
+                        const run_hooks& hooks = {});
+
+}  // namespace koorelease

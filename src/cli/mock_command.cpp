@@ -1,0 +1,133 @@
+// `koorelease mock`: the options of the built-in fake KooPhone server.
+#include <CLI/CLI.hpp>
+
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "cli/commands.hpp"
+#include "mock/mock_server.hpp"
+
+namespace koorelease::cli {
+
+namespace {
+
+// "250ms", "5s", "2m", "1.5s", "500us", "1h". A stand-in until the shared duration parser
+// is wired in; a bare number is refused because its unit would be a guess.
+std::optional<std::chrono::microseconds> parse_duration(std::string_view text) {
+    std::size_t unit_at = text.find_first_not_of("0123456789.");
+    if (unit_at == 0 || unit_at == std::string_view::npos) return std::nullopt;
+    double value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + unit_at, value);
+    if (ec != std::errc{} || end != text.data() + unit_at || value < 0) return std::nullopt;
+    std::string_view unit = text.substr(unit_at);
+    double per_unit_us = 0;
+    if (unit == "us") {
+        per_unit_us = 1;
+    } else if (unit == "ms") {
+        per_unit_us = 1e3;
+    } else if (unit == "s") {
+        per_unit_us = 1e6;
+    } else if (unit == "m") {
+        per_unit_us = 60e6;
+    } else if (unit == "h") {
+        per_unit_us = 3600e6;
+    } else {
+        return std::nullopt;
+    }
+    double us = value * per_unit_us;
+    if (us > 24 * 3600e6) return std::nullopt;  // beyond a day is a typo, not a test setting
+    return std::chrono::microseconds(static_cast<std::int64_t>(us + 0.5));
+}
+
+const CLI::Validator duration_validator(
+    [](std::string& text) -> std::string {
+        return parse_duration(text) ? std::string{}
+                                    : "'" + text + "' is not a duration like 250ms, 5s or 2m";
+    },
+    "DURATION");
+
+}  // namespace
+
+void add_mock_command(CLI::App& root, command_action& action) {
+    // Shared with the callback: CLI11 writes into these while parsing, after this returns.
+    auto settings = std::make_shared<mock::mock_settings>();
+    auto latency = std::make_shared<std::string>("0ms");
+    auto seed = std::make_shared<std::uint64_t>(0);
+
+    CLI::App* mock = root.add_subcommand(
+        "mock",
+        "Run a fake KooPhone server on loopback (demo, tests, benchmarks). Set KOOPHONE_TOKEN "
+        "to require that token; otherwise any non-empty x-auth-token is accepted.");
+
+    mock->add_option("--listen", settings->listen, "HOST:PORT to listen on (port 0: any free port)")
+        ->capture_default_str();
+    mock->add_option("--threads", settings->threads, "Threads serving connections")
+        ->check(CLI::Range(1u, 1024u))
+        ->capture_default_str();
+    CLI::Option* plain = mock->add_flag("--plain", settings->plain, "Serve HTTP instead of HTTPS");
+    CLI::Option* cert =
+        mock->add_option("--cert", settings->cert_file,
+                         "PEM certificate chain to serve instead of a generated one")
+            ->check(CLI::ExistingFile);
+    CLI::Option* key = mock->add_option("--key", settings->key_file, "PEM private key of --cert")
+                           ->check(CLI::ExistingFile);
+    CLI::Option* ca_out = mock->add_option(
+        "--ca-out", settings->ca_out,
+        "Write the generated CA certificate (PEM) here, for the client's --ca-file");
+    cert->needs(key);
+    key->needs(cert);
+    cert->excludes(plain);
+    ca_out->excludes(plain);
+    ca_out->excludes(cert);
+
+    mock->add_option("--path-prefix", settings->path_prefix,
+                     "Prefix before /v1/instances/session/release, e.g. /koophone");
+    mock->add_option("--token-expire-after", settings->token_expire_after,
+                     "Answer 401 APIG.0307 after this many release requests (0: never)")
+        ->capture_default_str();
+    mock->add_option("--throttle-rps", settings->throttle_rps,
+                     "Answer 429 APIG.0308 beyond this many release requests per second (0: off)")
+        ->capture_default_str();
+    mock->add_option("--retry-after", settings->retry_after_s,
+                     "Seconds sent in a Retry-After header with 429 answers (0: no header)")
+        ->capture_default_str();
+    mock->add_option("--drop-rate", settings->drop_rate,
+                     "Share of release requests whose connection is closed unanswered")
+        ->check(CLI::Range(0.0, 1.0))
+        ->capture_default_str();
+    mock->add_option("--fail-rate", settings->fail_rate,
+                     "Share of release requests answered 500 KOOPHONE.API.9999")
+        ->check(CLI::Range(0.0, 1.0))
+        ->capture_default_str();
+    mock->add_option("--close-every", settings->close_every,
+                     "Close each connection after every Nth answer (0: never)")
+        ->capture_default_str();
+    mock->add_option("--latency", *latency, "Delay before each release answer, e.g. 250ms")
+        ->check(duration_validator)
+        ->capture_default_str();
+    CLI::Option* seed_option =
+        mock->add_option("--seed", *seed, "Seed of the fault draws (default: random)");
+
+    mock->callback([&action, settings, latency, seed, seed_option] {
+        if (settings->drop_rate + settings->fail_rate > 1.0) {
+            throw CLI::ValidationError("--drop-rate + --fail-rate", "must not exceed 1");
+        }
+        settings->latency = *parse_duration(*latency);  // validated by duration_validator
+        if (seed_option->count() > 0) settings->seed = *seed;
+        action = [settings] {
+            // The token comes from the environment only: command lines are visible to every
+            // user of the machine (ps, /proc).
+            if (const char* token = std::getenv("KOOPHONE_TOKEN"); token && *token) {
+                settings->expected_token = token;
+            }
+            return mock::run(*settings);
+        };
+    });
+}
+
+}  // namespace koorelease::cli

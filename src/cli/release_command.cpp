@@ -1,0 +1,228 @@
+// `koorelease release`: the command line over the engine.
+#include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <variant>
+
+#include "commands.hpp"
+#include "koorelease/duration.hpp"
+#include "koorelease/engine.hpp"
+#include "koorelease/input.hpp"
+#include "koorelease/journal.hpp"
+#include "koorelease/request.hpp"
+#include "progress_printer.hpp"
+
+namespace koorelease::cli {
+
+namespace {
+
+struct release_options {
+    std::string endpoint = "https://koophone.myhuaweicloud.com";
+    std::string input = "-";
+    std::string output = "-";
+    std::string token_file;
+    std::uint32_t concurrency = 32;
+    double rate = 0;
+    std::uint32_t burst = 0;
+    std::uint32_t max_attempts = 5;
+    std::uint32_t max_throttled = 50;
+    std::string connect_timeout = "5s";
+    std::string request_timeout = "30s";
+    std::string backoff_base = "100ms";
+    std::string backoff_cap = "10s";
+    std::uint32_t retry_budget = 500;
+    std::string ca_file;
+    bool insecure = false;
+    bool quiet = false;
+};
+
+[[noreturn]] void usage_error(const std::string& message) {
+    throw CLI::ValidationError(message);
+}
+
+duration duration_option(const std::string& name, const std::string& text, bool allow_zero) {
+    const auto d = parse_duration(text);
+    if (!d || (!allow_zero && d->count() == 0)) {
+        usage_error(name + " '" + text + "' is not a duration: write a number and a unit, e.g. 250ms, 5s, 2m");
+    }
+    return *d;
+}
+
+// The token comes from --token-file or KOOPHONE_TOKEN, never from a flag: a command line is
+// visible to every user of the machine. Errors never quote it.
+std::string load_token(const std::string& token_file) {
+    std::string token;
+    if (!token_file.empty()) {
+        std::ifstream in(token_file);
+        if (!in) {
+            usage_error("cannot read --token-file '" + token_file + "': " + std::strerror(errno));
+        }
+        std::getline(in, token);
+    } else if (const char* env = std::getenv("KOOPHONE_TOKEN"); env != nullptr) {
+        token = env;
+    } else {
+        usage_error("no token: set KOOPHONE_TOKEN or pass --token-file FILE (a project-scoped IAM token)");
+    }
+    const auto first = token.find_first_not_of(" \t\r\n");
+    const auto last = token.find_last_not_of(" \t\r\n");
+    token = first == std::string::npos ? std::string() : token.substr(first, last - first + 1);
+    if (const auto problem = check_token(token); !problem.empty()) {
+        usage_error(problem + (token_file.empty() ? " (from KOOPHONE_TOKEN)" : " (from --token-file)"));
+    }
+    return token;
+}
+
+int open_output(const std::string& path) {
+    if (path == "-") return STDOUT_FILENO;
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        usage_error("cannot write --output '" + path + "': " + std::strerror(errno) +
+                    " (choose a writable path, or - for stdout)");
+    }
+    return fd;
+}
+
+std::string format_ms(double us) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f ms", us / 1000.0);
+    return text;
+}
+
+void print_summary(const run_summary& s, bool to_terminal) {
+    (void)to_terminal;
+    std::string out;
+    char line[512];
+    std::snprintf(line, sizeof line,
+                  "koorelease: %llu ids: %llu released, %llu failed, %llu invalid lines, %llu duplicates",
+                  static_cast<unsigned long long>(s.ids), static_cast<unsigned long long>(s.released),
+                  static_cast<unsigned long long>(s.failed), static_cast<unsigned long long>(s.invalid),
+                  static_cast<unsigned long long>(s.duplicates));
+    out += line;
+    if (s.aborted) out += ", " + std::to_string(s.aborted) + " unfinished";
+    const double rps = s.elapsed_s > 0 ? static_cast<double>(s.requests) / s.elapsed_s : 0;
+    std::snprintf(line, sizeof line,
+                  "\nkoorelease: %llu requests (%llu retries, %llu throttled) on %llu connections in %.2f s: "
+                  "%.0f requests/s; latency p50 %s, p90 %s, p99 %s, max %s",
+                  static_cast<unsigned long long>(s.requests), static_cast<unsigned long long>(s.retries),
+                  static_cast<unsigned long long>(s.throttled),
+                  static_cast<unsigned long long>(s.connections_opened), s.elapsed_s, rps,
+                  format_ms(s.latency.percentile_us(50)).c_str(), format_ms(s.latency.percentile_us(90)).c_str(),
+                  format_ms(s.latency.percentile_us(99)).c_str(),
+                  format_ms(static_cast<double>(s.latency.max_us())).c_str());
+    out += line;
+    if (!s.answers_by_code.empty()) {
+        out += "\nkoorelease: answers by status and error code:";
+        for (const auto& [key, count] : s.answers_by_code) out += " [" + key + "] " + std::to_string(count);
+    }
+    for (const auto& [reason, count] : s.failures_by_reason) {
+        out += "\nkoorelease: failed: " + std::to_string(count) + " x " + reason;
+    }
+    if (s.stopped_by) {
+        out += "\nkoorelease: stopped: " + s.stop_detail;
+        out += "\nkoorelease: " + make_error_code(*s.stopped_by).message();
+        if (s.aborted) {
+            out += "\nkoorelease: " + std::to_string(s.aborted) +
+                   " ids have an \"aborted\" record (outcome unknown); ids after them in the input were not read";
+        }
+    }
+    out += "\n";
+    std::fputs(out.c_str(), stderr);
+}
+
+int run(const release_options& o) {
+    release_settings s;
+    auto ep = parse_endpoint(o.endpoint);
+    if (auto* error = std::get_if<std::string>(&ep)) usage_error(*error);
+    s.target = std::get<endpoint>(ep);
+    if (o.concurrency == 0 || o.concurrency > 4096) usage_error("--concurrency must be from 1 to 4096");
+    if (!(o.rate >= 0) || !std::isfinite(o.rate)) usage_error("--rate must be 0 (no limit) or a positive number of requests per second");
+    if (o.max_attempts == 0) usage_error("--max-attempts must be at least 1 (the first attempt counts)");
+    s.concurrency = o.concurrency;
+    s.rate = o.rate;
+    s.burst = o.burst;
+    s.max_attempts = o.max_attempts;
+    s.max_throttled = o.max_throttled;
+    s.connect_timeout = duration_option("--connect-timeout", o.connect_timeout, false);
+    s.request_timeout = duration_option("--request-timeout", o.request_timeout, false);
+    s.retry_backoff.base = duration_option("--backoff-base", o.backoff_base, true);
+    s.retry_backoff.cap = duration_option("--backoff-cap", o.backoff_cap, true);
+    if (s.retry_backoff.cap < s.retry_backoff.base) usage_error("--backoff-cap must not be below --backoff-base");
+    s.retry_budget.capacity = o.retry_budget;
+    s.ca_file = o.ca_file;
+    s.insecure = o.insecure;
+    if (!o.ca_file.empty() && ::access(o.ca_file.c_str(), R_OK) != 0) {
+        usage_error("cannot read --ca-file '" + o.ca_file + "': " + std::strerror(errno));
+    }
+    s.token = load_token(o.token_file);
+
+    std::string error;
+    auto source = open_input(o.input, error);
+    if (!source) usage_error(error);
+    const int out_fd = open_output(o.output);
+    jsonl_journal journal(out_fd, o.output == "-" ? "<stdout>" : "'" + o.output + "'", out_fd != STDOUT_FILENO);
+
+    const bool terminal = ::isatty(STDERR_FILENO) == 1;
+    progress_printer progress(terminal, o.quiet);
+    run_hooks hooks;
+    hooks.on_progress = [&](const progress_snapshot& p) { progress.update(p); };
+    hooks.on_warning = [&](std::string_view text) { progress.message(text); };
+
+    const run_summary summary = run_release(s, *source, journal, hooks);
+    progress.finish();
+    print_summary(summary, terminal);
+    return summary.exit_code();
+}
+
+}  // namespace
+
+void add_release_command(CLI::App& root, command_action& action) {
+    auto opts = std::make_shared<release_options>();
+    CLI::App* cmd = root.add_subcommand(
+        "release",
+        "Release the sessions of the instances listed in the input (POST /v1/instances/session/release "
+        "for each id), and write one JSON line per id to the output. The token is read from the "
+        "environment variable KOOPHONE_TOKEN or from --token-file.");
+    cmd->add_option("--endpoint", opts->endpoint, "Base URL of the API; /v1/instances/session/release is appended (a path prefix is kept)")
+        ->capture_default_str();
+    cmd->add_option("--input", opts->input,
+                    "File of instance ids, one per line, - for stdin; blank lines and #comments skipped")
+        ->capture_default_str();
+    cmd->add_option("--output", opts->output, "Outcome journal (JSON Lines, one line per id), - for stdout")
+        ->capture_default_str();
+    cmd->add_option("--token-file", opts->token_file, "File whose first line is the IAM token (default: $KOOPHONE_TOKEN)");
+    cmd->add_option("--concurrency", opts->concurrency, "Connections kept open to the endpoint")->capture_default_str();
+    cmd->add_option("--rate", opts->rate, "Requests per second across the run, retries included; 0 = no limit")
+        ->capture_default_str();
+    cmd->add_option("--burst", opts->burst,
+                    "Requests allowed at once above the rate (default: rate/20, at least 1)");
+    cmd->add_option("--max-attempts", opts->max_attempts,
+                    "Attempts per id, the first included; throttled attempts are not counted")
+        ->capture_default_str();
+    cmd->add_option("--max-throttled", opts->max_throttled, "Throttled answers per id before it fails")
+        ->capture_default_str();
+    cmd->add_option("--connect-timeout", opts->connect_timeout, "Per connection attempt (TCP and TLS), e.g. 5s")
+        ->capture_default_str();
+    cmd->add_option("--request-timeout", opts->request_timeout, "Per request, from send to the whole answer")
+        ->capture_default_str();
+    cmd->add_option("--backoff-base", opts->backoff_base, "First retry waits up to this (full jitter)")
+        ->capture_default_str();
+    cmd->add_option("--backoff-cap", opts->backoff_cap, "Longest retry wait window")->capture_default_str();
+    cmd->add_option("--retry-budget", opts->retry_budget,
+                    "Retry tokens (a retry takes 5, 10 after a timeout; a success gives 1 back); 0 = no budget")
+        ->capture_default_str();
+    cmd->add_option("--ca-file", opts->ca_file, "PEM trust anchors added to the system store");
+    cmd->add_flag("--insecure", opts->insecure, "Skip certificate verification (dangerous; warned about on every run)");
+    cmd->add_flag("-q,--quiet", opts->quiet, "No progress line");
+    cmd->callback([&action, opts] { action = [opts] { return run(*opts); }; });
+}
+
+}  // namespace koorelease::cli

@@ -1,0 +1,813 @@
+#include "koorelease/engine.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/unordered/unordered_flat_set.hpp>
+
+#include <charconv>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "koorelease/classify.hpp"
+#include "koorelease/rate_limiter.hpp"
+#include "koorelease/request.hpp"
+#include "koorelease/request_id.hpp"
+#include "koorelease/response.hpp"
+#include "tls.hpp"
+
+namespace koorelease {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t batch_size = 256;       // ids handed from the reader thread at once
+constexpr std::size_t batches_ahead = 4;      // batches the reader may get ahead by
+constexpr std::uint32_t answer_header_limit = 32 * 1024;
+constexpr std::uint64_t answer_body_limit = 64 * 1024;
+
+// One distinct id on its way to a final outcome.
+struct job {
+    std::string id;
+    std::uint64_t line = 0;
+    std::uint32_t counted_attempts = 0;  // the ones --max-attempts counts (not throttled ones)
+    std::uint32_t throttled = 0;
+    std::uint32_t retry_cost_paid = 0;   // what its latest retry took from the retry budget
+    std::vector<request_id> request_ids;
+    unsigned http_status = 0;            // of the latest answer
+    std::string error_code, error_msg;
+    double latency_ms = -1;
+    std::string last_failure;            // why the latest attempt did not succeed
+    std::unique_ptr<asio::steady_timer> retry_timer;
+};
+using job_list = std::list<job>;
+using job_ref = job_list::iterator;
+
+// What one attempt came back with.
+struct attempt_result {
+    bool answered = false;
+    transport_failure failure{};
+    unsigned status = 0;
+    bool keep_alive = true;
+    std::optional<std::chrono::nanoseconds> retry_after;
+    std::string body;
+};
+
+std::optional<std::chrono::nanoseconds> parse_retry_after(std::string_view v) {
+    // Only the delta-seconds form; an HTTP-date is rare from API gateways and is ignored.
+    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+    std::uint32_t seconds = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seconds);
+    if (ec != std::errc{} || end != v.data() + v.size()) return std::nullopt;
+    return std::chrono::seconds(seconds);
+}
+
+transport_failure failure_of(const error_code& ec) {
+    if (ec == beast::error::timeout) return transport_failure::timeout;
+    if (ec.category() == http::make_error_code(http::error::end_of_stream).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        return transport_failure::malformed_answer;
+    }
+    return transport_failure::connection_lost;
+}
+
+// Ids pass from the reader thread to the engine's thread in batches, through this bounded
+// hand-off: the reader blocks when the engine is `batches_ahead` batches behind.
+class handoff {
+public:
+    // Reader side. Returns false when the engine no longer wants input.
+    bool push(std::vector<input_item>&& batch) {
+        std::unique_lock lock(mutex_);
+        space_.wait(lock, [&] { return batches_.size() < batches_ahead || closed_; });
+        if (closed_) return false;
+        batches_.push_back(std::move(batch));
+        return true;
+    }
+    void finish(std::string error) {
+        std::lock_guard lock(mutex_);
+        eof_ = true;
+        error_ = std::move(error);
+    }
+    // Engine side.
+    bool pop(std::vector<input_item>& out) {
+        std::lock_guard lock(mutex_);
+        if (batches_.empty()) return false;
+        out = std::move(batches_.front());
+        batches_.pop_front();
+        space_.notify_one();
+        return true;
+    }
+    bool finished(std::string& error) {
+        std::lock_guard lock(mutex_);
+        if (!eof_ || !batches_.empty()) return false;
+        error = error_;
+        return true;
+    }
+    void close() {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+        space_.notify_all();
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable space_;
+    std::deque<std::vector<input_item>> batches_;
+    bool eof_ = false;
+    bool closed_ = false;
+    std::string error_;
+};
+
+// A timer that never expires, used as a condition: waiters wait on it, notify cancels it.
+class notifier {
+public:
+    explicit notifier(asio::io_context& io) : timer_(io, steady::time_point::max()) {}
+    asio::awaitable<void> wait() { co_await timer_.async_wait(use_tuple); }
+    void notify_one() { timer_.cancel_one(); }
+    void notify_all() { timer_.cancel(); }
+
+private:
+    asio::steady_timer timer_;
+};
+
+class engine {
+public:
+    engine(const release_settings& s, id_source& source, outcome_sink& sink, const run_hooks& hooks)
+        : settings_(s), source_(source), sink_(sink), hooks_(hooks), io_(1),
+          tls_ctx_(detail::make_client_context(s.ca_file, s.insecure)),
+          sessions_(tls_ctx_.native_handle()),
+          builder_(s.target, s.token, s.user_agent),
+          limiter_(s.rate, s.burst ? s.burst : default_burst(s.rate), steady::now()),
+          throttle_(s.rate, s.adaptive_rate), budget_(s.retry_budget),
+          rng_(std::random_device{}()), work_available_(io_), space_available_(io_),
+          input_available_(io_), signals_(io_, SIGINT, SIGTERM), ticker_(io_) {
+        queue_capacity_ = s.queue_capacity ? s.queue_capacity : 4 * s.concurrency + 64;
+    }
+
+    run_summary run() {
+        start_ = steady::now();
+        if (settings_.insecure) warn("WARNING: --insecure: the server's certificate is NOT verified; anyone on the path can read the token");
+
+        error_code ec;
+        tcp::resolver resolver(io_);
+        resolved_ = resolver.resolve(settings_.target.host, std::to_string(settings_.target.port), ec);
+        if (ec) {
+            stop(run_error::endpoint_unreachable, "cannot resolve " + settings_.target.host + ": " + ec.message());
+        }
+
+        std::thread reader;
+        if (!stopping_) reader = std::thread([this] { read_input(); });
+
+        signals_.async_wait([this](const error_code& e, int) { on_signal(e); });
+        if (!stopping_) {
+            asio::co_spawn(io_, feed(), asio::detached);
+            for (std::uint32_t i = 0; i < settings_.concurrency; ++i) {
+                ++workers_running_;
+                worker_timers_.push_back(std::make_unique<asio::steady_timer>(io_));
+                asio::co_spawn(io_, worker(i), asio::detached);
+            }
+            asio::co_spawn(io_, tick(), asio::detached);
+        } else {
+            signals_.cancel();
+        }
+        io_.run();
+
+        // Everything has stopped. Ids still live have no final outcome: say so.
+        handoff_.close();
+        source_.cancel();
+        if (reader.joinable()) reader.join();
+        for (auto& j : live_) write_aborted(j);
+        summary_.aborted += live_.size();
+        live_.clear();
+        try {
+            sink_.sync();
+        } catch (const std::exception& e) {
+            journal_error(e.what());
+        }
+        summary_.duplicates = duplicates_.load();
+        summary_.elapsed_s = std::chrono::duration<double>(steady::now() - start_).count();
+        summary_.throttled = throttle_.throttled_count();
+        if (hooks_.on_progress) hooks_.on_progress(snapshot());
+        return std::move(summary_);
+    }
+
+private:
+    // ---- input -------------------------------------------------------------------------
+
+    // On the reader thread: read, drop duplicates, hand batches over.
+    void read_input() {
+        boost::unordered_flat_set<std::string> seen;
+        std::vector<input_item> batch;
+        batch.reserve(batch_size);
+        auto hand_over = [&]() -> bool {
+            if (batch.empty()) return true;
+            if (!handoff_.push(std::move(batch))) return false;
+            batch = {};
+            batch.reserve(batch_size);
+            asio::post(io_, [this] { input_available_.notify_all(); });
+            return true;
+        };
+        bool open = true;
+        source_.before_blocking_read = [&] { open = open && hand_over(); };
+        std::string error;
+        try {
+            input_item item;
+            while (open && source_.next(item)) {
+                if (item.valid && !seen.insert(item.text).second) {
+                    duplicates_.fetch_add(1, std::memory_order_relaxed);
+                    continue;
+                }
+                batch.push_back(std::move(item));
+                item = {};
+                if (batch.size() >= batch_size) open = hand_over();
+            }
+            if (open) hand_over();
+        } catch (const std::exception& e) {
+            error = e.what();
+            hand_over();
+        }
+        source_.before_blocking_read = nullptr;
+        handoff_.finish(std::move(error));
+        asio::post(io_, [this] { input_available_.notify_all(); });
+    }
+
+    // On the engine thread: turn input into jobs, keeping the ready queue short.
+    asio::awaitable<void> feed() {
+        std::vector<input_item> batch;
+        for (;;) {
+            while (!stopping_ && ready_.size() >= queue_capacity_) co_await space_available_.wait();
+            if (stopping_) co_return;
+            if (!handoff_.pop(batch)) {
+                std::string error;
+                if (handoff_.finished(error)) {
+                    input_done_ = true;
+                    if (!error.empty()) {
+                        warn(error);
+                        stop(run_error::input_failed, error);
+                    }
+                    maybe_finish();
+                    co_return;
+                }
+                co_await input_available_.wait();
+                continue;
+            }
+            for (auto& item : batch) {
+                if (!item.valid) {
+                    ++summary_.invalid;
+                    warn("input line " + std::to_string(item.line) + ": " + item.text + ": not sent");
+                    outcome_record r;
+                    r.outcome = outcome::invalid;
+                    r.reason = item.text;
+                    r.line = item.line;
+                    r.finished_at = std::chrono::system_clock::now();
+                    write_record(r);
+                    continue;
+                }
+                ++summary_.ids;
+                auto& j = live_.emplace_back();
+                j.id = std::move(item.text);
+                j.line = item.line;
+                ready_.push_back(std::prev(live_.end()));
+                work_available_.notify_one();
+            }
+            batch.clear();
+        }
+    }
+
+    // ---- the connection workers --------------------------------------------------------
+
+    asio::awaitable<void> worker(std::uint32_t slot) {
+        if (settings_.target.tls) {
+            co_await work<ssl::stream<beast::tcp_stream>>(slot);
+        } else {
+            co_await work<beast::tcp_stream>(slot);
+        }
+        if (--workers_running_ == 0) {
+            // The last worker out ends the run: nothing else is left to wait for.
+            signals_.cancel();
+            ticker_.cancel();
+            space_available_.notify_all();
+            input_available_.notify_all();
+        }
+    }
+
+    template <class Stream>
+    asio::awaitable<void> work(std::uint32_t slot) {
+        std::optional<Stream> stream;
+        beast::flat_buffer buffer;
+        std::string request;
+        answer_parser parser;
+        std::string code_key;
+        std::uint32_t connect_failures = 0;
+        auto& timer = *worker_timers_[slot];
+
+        for (;;) {
+            // Take the next id.
+            while (ready_.empty() && !stopping_ && !finished_) co_await work_available_.wait();
+            if (stopping_ || finished_) break;
+            const job_ref j = ready_.front();
+            ready_.pop_front();
+            if (ready_.size() < queue_capacity_ / 2) space_available_.notify_one();
+
+            // Connect if needed. A failed connection costs the id no attempt: it goes back.
+            if (!stream) {
+                error_code ec = co_await connect(stream, slot);
+                if (ec) {
+                    ready_.push_front(j);
+                    work_available_.notify_one();
+                    ++connect_failures;
+                    if (stopping_) break;
+                    if (open_connections_ == 0 && connect_failures >= settings_.max_connect_failures) {
+                        stop(run_error::endpoint_unreachable,
+                             "cannot connect to " + settings_.target.to_string() + ": " + last_connect_error_);
+                        break;
+                    }
+                    timer.expires_after(settings_.connect_backoff.delay(connect_failures - 1, rng_));
+                    co_await timer.async_wait(use_tuple);
+                    continue;
+                }
+                connect_failures = 0;
+            }
+
+            // Wait for a slot under the rate limit.
+            const auto now = steady::now();
+            const auto send_at = limiter_.reserve(now);
+            if (send_at > now) {
+                timer.expires_at(send_at);
+                co_await timer.async_wait(use_tuple);
+            }
+            if (stopping_) {
+                ready_.push_front(j);  // not sent: it gets an "aborted" record at the end
+                break;
+            }
+
+            // One attempt.
+            j->request_ids.push_back(request_ids_.next());
+            builder_.build(request, j->request_ids.back(), j->id);
+            const auto sent_at = steady::now();
+            throttle_.on_sent(sent_at);
+            ++summary_.requests;
+            ++in_flight_;
+            attempt_result result = co_await exchange(*stream, buffer, request);
+            --in_flight_;
+            const auto latency = steady::now() - sent_at;
+            j->latency_ms = std::chrono::duration<double, std::milli>(latency).count();
+            if (!result.answered || !result.keep_alive) {
+                close(stream);
+                buffer.clear();
+            }
+            handle(j, result, parser, code_key, latency);
+        }
+        if (stream) close(stream);
+    }
+
+    template <class Stream>
+    asio::awaitable<error_code> connect(std::optional<Stream>& stream, std::uint32_t /*slot*/) {
+        constexpr bool tls = !std::is_same_v<Stream, beast::tcp_stream>;
+        if constexpr (tls) {
+            stream.emplace(io_, tls_ctx_);
+        } else {
+            stream.emplace(io_);
+        }
+        auto& lowest = beast::get_lowest_layer(*stream);
+        lowest.expires_after(settings_.connect_timeout);
+        auto [ec, ep] = co_await lowest.async_connect(resolved_, use_tuple);
+        if (!ec) {
+            lowest.socket().set_option(tcp::no_delay(true), ec);
+            ec = {};
+        }
+        if constexpr (tls) {
+            if (!ec) {
+                SSL* native = stream->native_handle();
+                const auto& host = settings_.target.host;
+                if (!detail::is_ip_literal(host)) SSL_set_tlsext_host_name(native, host.c_str());
+                if (!settings_.insecure) stream->set_verify_callback(ssl::host_name_verification(host));
+                sessions_.offer(native);
+                auto [hec] = co_await stream->async_handshake(ssl::stream_base::client, use_tuple);
+                if (hec && detail::is_certificate_error(hec)) {
+                    const std::string why = detail::verify_failure_text(native);
+                    stream.reset();
+                    stop(run_error::tls_verification_failed,
+                         "the certificate of " + settings_.target.host + " was not accepted: " + why);
+                    co_return hec;
+                }
+                ec = hec;
+            }
+        }
+        if (ec) {
+            last_connect_error_ = ec == beast::error::timeout
+                                      ? "no connection within --connect-timeout"
+                                      : ec.message();
+            stream.reset();
+            co_return ec;
+        }
+        lowest.expires_never();
+        ++open_connections_;
+        ++summary_.connections_opened;
+        co_return error_code{};
+    }
+
+    template <class Stream>
+    void close(std::optional<Stream>& stream) {
+        if (!stream) return;
+        error_code ignored;
+        beast::get_lowest_layer(*stream).socket().close(ignored);
+        stream.reset();
+        --open_connections_;
+    }
+
+    template <class Stream>
+    asio::awaitable<attempt_result> exchange(Stream& stream, beast::flat_buffer& buffer,
+                                             const std::string& request) {
+        attempt_result out;
+        auto& lowest = beast::get_lowest_layer(stream);
+        lowest.expires_after(settings_.request_timeout);
+        auto [wec, written] = co_await asio::async_write(stream, asio::buffer(request), use_tuple);
+        if (wec) {
+            out.failure = failure_of(wec);
+            co_return out;
+        }
+        http::response_parser<http::string_body> parser;
+        parser.header_limit(answer_header_limit);
+        parser.body_limit(answer_body_limit);
+        auto [rec, read] = co_await http::async_read(stream, buffer, parser, use_tuple);
+        if (rec) {
+            out.failure = failure_of(rec);
+            co_return out;
+        }
+        lowest.expires_never();
+        auto& answer = parser.get();
+        out.answered = true;
+        out.status = answer.result_int();
+        out.keep_alive = answer.keep_alive();
+        if (auto it = answer.find(http::field::retry_after); it != answer.end()) {
+            out.retry_after = parse_retry_after(it->value());
+        }
+        out.body = std::move(answer.body());
+        co_return out;
+    }
+
+    // ---- deciding what follows an attempt ------------------------------------------------
+
+    void handle(job_ref j, attempt_result& result, answer_parser& parser, std::string& code_key,
+                std::chrono::nanoseconds latency) {
+        if (!result.answered) {
+            j->http_status = 0;
+            j->error_code.clear();
+            j->error_msg.clear();
+            j->last_failure = to_string(result.failure);
+            count_answer(code_key, "no answer", to_string(result.failure));
+            retry(j, result.failure == transport_failure::timeout);
+            return;
+        }
+        summary_.latency.record(latency);
+        const std::optional<api_body> body = parser.parse(result.body);
+        const classification c = classify(result.status, body ? &*body : nullptr);
+        j->http_status = result.status;
+        j->error_code = body ? std::string(body->error_code) : std::string();
+        j->error_msg = body ? std::string(body->error_msg) : std::string();
+        j->last_failure = std::string(c.reason);
+
+        char status_text[8];
+        auto [status_end, status_ec] = std::to_chars(status_text, status_text + sizeof status_text, result.status);
+        (void)status_ec;
+        count_answer(code_key, std::string_view(status_text, static_cast<std::size_t>(status_end - status_text)),
+                     body ? body->error_code : std::string_view("-"));
+
+        switch (c.what) {
+            case verdict::released:
+                budget_.on_success(j->retry_cost_paid);
+                ++summary_.released;
+                finish(j, outcome::released, {});
+                return;
+            case verdict::failed:
+                ++j->counted_attempts;
+                fail(j, c.reason);
+                return;
+            case verdict::retry:
+                retry(j, false);
+                return;
+            case verdict::throttled:
+                throttled(j, result.retry_after);
+                return;
+            case verdict::token_rejected:
+                // Stop at once: every further request would be rejected too, and hammering
+                // an auth failure can get an account locked. This id stays unfinished.
+                stop(run_error::token_rejected,
+                     "HTTP " + std::to_string(result.status) +
+                         (j->error_code.empty() ? std::string() : " " + j->error_code) + ": " + std::string(c.reason));
+                return;
+        }
+    }
+
+    // Counts answers by "<status> <error code>" for the summary, without allocating once the
+    // key has been seen.
+    void count_answer(std::string& key, std::string_view status, std::string_view code) {
+        key.assign(status);
+        key += ' ';
+        key += code;
+        if (auto it = summary_.answers_by_code.find(key); it != summary_.answers_by_code.end()) {
+            ++it->second;
+        } else {
+            summary_.answers_by_code.emplace(key, 1);
+        }
+    }
+
+    void retry(job_ref j, bool after_timeout) {
+        ++j->counted_attempts;
+        if (j->counted_attempts >= settings_.max_attempts) {
+            fail(j, "retries exhausted: " + j->last_failure);
+            return;
+        }
+        const auto cost = budget_.try_acquire(after_timeout);
+        if (!cost) {
+            fail(j, "retry budget exhausted (the server is failing too many requests): " + j->last_failure);
+            return;
+        }
+        j->retry_cost_paid = *cost;
+        ++summary_.retries;
+        schedule(j, settings_.retry_backoff.delay(j->counted_attempts - 1, rng_));
+    }
+
+    void throttled(job_ref j, std::optional<std::chrono::nanoseconds> retry_after) {
+        const auto now = steady::now();
+        if (throttle_.on_throttled(now)) {
+            limiter_.set_rate(throttle_.limit(), now);
+            rate_lowered_notice();
+        }
+        ++j->throttled;
+        if (j->throttled > settings_.max_throttled) {
+            fail(j, "throttled " + std::to_string(j->throttled) + " times (limit --max-throttled)");
+            return;
+        }
+        std::chrono::nanoseconds wait;
+        if (retry_after) {
+            wait = std::min(*retry_after, settings_.max_retry_after);
+            limiter_.pause_until(now + wait);
+        } else {
+            wait = settings_.throttle_backoff.delay(j->throttled - 1, rng_);
+        }
+        schedule(j, wait);
+    }
+
+    void rate_lowered_notice() {
+        if (!rate_notice_given_) {
+            rate_notice_given_ = true;
+            warn("the API is throttling (429 / APIG.0308): slowing down to " +
+                 std::to_string(static_cast<long>(throttle_.limit())) + " requests/s and adapting");
+        }
+    }
+
+    void schedule(job_ref j, std::chrono::nanoseconds delay) {
+        if (stopping_) return;  // stays live: an "aborted" record at the end
+        if (!j->retry_timer) j->retry_timer = std::make_unique<asio::steady_timer>(io_);
+        j->retry_timer->expires_after(delay);
+        ++waiting_retry_;
+        j->retry_timer->async_wait([this, j](const error_code& ec) {
+            --waiting_retry_;
+            if (ec || stopping_) return;
+            ready_.push_front(j);  // retries go first: their ids have waited longest
+            work_available_.notify_one();
+        });
+    }
+
+    void fail(job_ref j, std::string_view reason) {
+        ++summary_.failed;
+        if (auto it = summary_.failures_by_reason.find(reason); it != summary_.failures_by_reason.end()) {
+            ++it->second;
+        } else {
+            summary_.failures_by_reason.emplace(std::string(reason), 1);
+        }
+        finish(j, outcome::failed, reason);
+    }
+
+    void finish(job_ref j, std::string_view what, std::string_view reason) {
+        outcome_record r;
+        r.instance_id = j->id;
+        r.outcome = what;
+        r.reason = reason;
+        r.attempts = static_cast<std::uint32_t>(j->request_ids.size());
+        r.http_status = j->http_status;
+        r.error_code = j->error_code;
+        r.error_msg = j->error_msg;
+        r.request_ids = j->request_ids;
+        r.latency_ms = j->latency_ms;
+        r.finished_at = std::chrono::system_clock::now();
+        write_record(r);
+        live_.erase(j);
+        maybe_finish();
+    }
+
+    void write_aborted(const job& j) {
+        outcome_record r;
+        r.instance_id = j.id;
+        r.outcome = outcome::aborted;
+        r.reason = stop_reason_short_;
+        r.attempts = static_cast<std::uint32_t>(j.request_ids.size());
+        r.http_status = j.http_status;
+        r.error_code = j.error_code;
+        r.error_msg = j.error_msg;
+        r.request_ids = j.request_ids;
+        r.latency_ms = j.latency_ms;
+        r.finished_at = std::chrono::system_clock::now();
+        write_record(r);
+    }
+
+    void write_record(const outcome_record& r) {
+        if (journal_broken_) return;
+        try {
+            sink_.write(r);
+        } catch (const std::exception& e) {
+            journal_error(e.what());
+        }
+    }
+
+    void journal_error(const std::string& what) {
+        if (journal_broken_) return;
+        journal_broken_ = true;
+        warn(what);
+        stop(run_error::journal_failed, what);
+    }
+
+    void maybe_finish() {
+        if (input_done_ && live_.empty() && !finished_) {
+            finished_ = true;
+            work_available_.notify_all();
+        }
+    }
+
+    // Stops taking new work; requests in flight finish and are recorded.
+    void stop(run_error why, std::string detail) {
+        if (stopping_) return;
+        stopping_ = true;
+        summary_.stopped_by = why;
+        summary_.stop_detail = std::move(detail);
+        switch (why) {
+            case run_error::token_rejected: stop_reason_short_ = "run stopped: token rejected"; break;
+            case run_error::tls_verification_failed: stop_reason_short_ = "run stopped: TLS verification failed"; break;
+            case run_error::endpoint_unreachable: stop_reason_short_ = "run stopped: endpoint unreachable"; break;
+            case run_error::interrupted: stop_reason_short_ = "run stopped: interrupted"; break;
+            case run_error::journal_failed: stop_reason_short_ = "run stopped: journal write failed"; break;
+            case run_error::input_failed: stop_reason_short_ = "run stopped: input read failed"; break;
+        }
+        handoff_.close();
+        source_.cancel();
+        for (auto& j : live_) {
+            if (j.retry_timer) j.retry_timer->cancel();
+        }
+        for (auto& t : worker_timers_) t->cancel();
+        work_available_.notify_all();
+        space_available_.notify_all();
+        input_available_.notify_all();
+    }
+
+    void on_signal(const error_code& ec) {
+        if (ec) return;
+        if (stopping_) {
+            // A second signal: leave now. What is written stays valid JSON Lines.
+            try {
+                sink_.flush();
+            } catch (...) {
+            }
+            std::_Exit(4);
+        }
+        warn("interrupted: finishing the requests in flight (signal again to quit at once)");
+        stop(run_error::interrupted, "signal received");
+        signals_.async_wait([this](const error_code& e, int) { on_signal(e); });
+    }
+
+    // ---- the periodic chores ----------------------------------------------------------------
+
+    asio::awaitable<void> tick() {
+        auto last_sync = steady::now();
+        for (;;) {
+            ticker_.expires_after(settings_.progress_interval);
+            co_await ticker_.async_wait(use_tuple);
+            if (workers_running_ == 0) co_return;
+            const auto now = steady::now();
+            if (throttle_.on_tick(now)) limiter_.set_rate(throttle_.limit(), now);
+            try {
+                sink_.flush();
+                if (now - last_sync >= settings_.journal_sync_interval) {
+                    sink_.sync();
+                    last_sync = now;
+                }
+            } catch (const std::exception& e) {
+                journal_error(e.what());
+            }
+            if (hooks_.on_progress) hooks_.on_progress(snapshot());
+        }
+    }
+
+    progress_snapshot snapshot() {
+        progress_snapshot p;
+        p.ids_read = summary_.ids;
+        p.released = summary_.released;
+        p.failed = summary_.failed;
+        p.invalid = summary_.invalid;
+        p.duplicates = duplicates_.load(std::memory_order_relaxed);
+        p.in_flight = in_flight_;
+        p.waiting_retry = waiting_retry_;
+        p.requests = summary_.requests;
+        p.input_bytes_read = source_.bytes_read();
+        p.input_size = source_.size_hint();
+        p.rate_limit = limiter_.rate();
+        p.rate_lowered = throttle_.lowered();
+        p.elapsed_s = std::chrono::duration<double>(steady::now() - start_).count();
+        p.input_done = input_done_;
+        return p;
+    }
+
+    void warn(std::string_view text) {
+        if (hooks_.on_warning) hooks_.on_warning(text);
+    }
+
+    const release_settings& settings_;
+    id_source& source_;
+    outcome_sink& sink_;
+    const run_hooks& hooks_;
+
+    asio::io_context io_;
+    ssl::context tls_ctx_;
+    detail::session_cache sessions_;
+    tcp::resolver::results_type resolved_;
+    request_builder builder_;
+    request_id_generator request_ids_;
+    rate_limiter limiter_;
+    throttle_controller throttle_;
+    retry_budget budget_;
+    std::mt19937_64 rng_;
+
+    handoff handoff_;
+    std::atomic<std::uint64_t> duplicates_{0};
+    job_list live_;                 // every id read and not yet final
+    std::deque<job_ref> ready_;     // ids ready to be sent
+    std::size_t queue_capacity_ = 0;
+    notifier work_available_;
+    notifier space_available_;
+    notifier input_available_;
+    asio::signal_set signals_;
+    asio::steady_timer ticker_;
+    std::vector<std::unique_ptr<asio::steady_timer>> worker_timers_;
+
+    std::uint32_t workers_running_ = 0;
+    std::uint32_t open_connections_ = 0;
+    std::uint64_t in_flight_ = 0;
+    std::uint64_t waiting_retry_ = 0;
+    bool input_done_ = false;
+    bool finished_ = false;
+    bool stopping_ = false;
+    bool journal_broken_ = false;
+    bool rate_notice_given_ = false;
+    std::string stop_reason_short_;
+    std::string last_connect_error_;
+    steady::time_point start_;
+    run_summary summary_;
+};
+
+}  // namespace
+
+int run_summary::exit_code() const {
+    if (stopped_by) return exit_code_for(*stopped_by);
+    if (failed > 0 || invalid > 0) return 1;
+    return 0;
+}
+
+run_summary run_release(const release_settings& settings, id_source& source, outcome_sink& sink,
+                        const run_hooks& hooks) {
+    engine e(settings, source, sink, hooks);
+    return e.run();
+}
+
+}  // namespace koorelease

@@ -1,0 +1,77 @@
+#include "tls.hpp"
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
+#include <stdexcept>
+
+namespace koorelease::detail {
+
+namespace ssl = boost::asio::ssl;
+
+namespace {
+int cache_index() {
+    static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+}  // namespace
+
+session_cache::session_cache(SSL_CTX* ctx) {
+    SSL_CTX_set_ex_data(ctx, cache_index(), this);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, &session_cache::on_new_session);
+}
+
+session_cache::~session_cache() {
+    if (newest_ != nullptr) SSL_SESSION_free(newest_);
+}
+
+int session_cache::on_new_session(SSL* ssl, SSL_SESSION* session) {
+    auto* self = static_cast<session_cache*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), cache_index()));
+    if (self == nullptr) return 0;
+    if (self->newest_ != nullptr) SSL_SESSION_free(self->newest_);
+    self->newest_ = session;
+    return 1;  // we keep the reference
+}
+
+void session_cache::offer(SSL* ssl) const {
+    if (newest_ != nullptr && SSL_SESSION_is_resumable(newest_)) SSL_set_session(ssl, newest_);
+}
+
+ssl::context make_client_context(const std::string& ca_file, bool insecure) {
+    ssl::context ctx(ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+    ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+    boost::system::error_code ec;
+    ctx.set_default_verify_paths(ec);  // the system store; absent on minimal images, which is fine
+    if (!ca_file.empty()) {
+        ctx.load_verify_file(ca_file, ec);
+        if (ec) {
+            throw std::runtime_error("cannot use --ca-file '" + ca_file + "': " + ec.message() +
+                                     " (give a readable PEM file of CA certificates)");
+        }
+    }
+    ctx.set_verify_mode(insecure ? ssl::verify_none : ssl::verify_peer);
+    return ctx;
+}
+
+bool is_certificate_error(const boost::system::error_code& ec) {
+    if (ec.category() != boost::asio::error::get_ssl_category()) return false;
+    return ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED;
+}
+
+std::string verify_failure_text(SSL* ssl) {
+    const long result = SSL_get_verify_result(ssl);
+    if (result == X509_V_OK) return "certificate verify failed";
+    return X509_verify_cert_error_string(result);
+}
+
+bool is_ip_literal(const std::string& host) {
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(host, ec);
+    return !ec;
+}
+
+}  // namespace koorelease::detail

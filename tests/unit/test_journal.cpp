@@ -1,0 +1,108 @@
+#include <gtest/gtest.h>
+#include <simdjson.h>
+#include <unistd.h>
+
+#include <array>
+
+#include "koorelease/journal.hpp"
+
+namespace koorelease {
+namespace {
+
+request_id id_of(char c) {
+    request_id id;
+    id.fill(c);
+    return id;
+}
+
+const auto fixed_time = std::chrono::system_clock::time_point{} + std::chrono::milliseconds(1795776474123);
+
+TEST(Journal, ReleasedRecordHasEveryField) {
+    const std::array<request_id, 2> ids = {id_of('a'), id_of('b')};
+    outcome_record r;
+    r.instance_id = "i-1";
+    r.outcome = outcome::released;
+    r.attempts = 2;
+    r.http_status = 200;
+    r.error_code = "0";
+    r.error_msg = "OK";
+    r.request_ids = ids;
+    r.latency_ms = 12.5;
+    r.finished_at = fixed_time;
+    std::string out;
+    format_record(out, r);
+    EXPECT_EQ(out, "{\"instance_id\":\"i-1\",\"outcome\":\"released\",\"attempts\":2,\"http_status\":200,"
+                   "\"error_code\":\"0\",\"error_msg\":\"OK\",\"request_ids\":[\"" + std::string(36, 'a') +
+                   "\",\"" + std::string(36, 'b') + "\"],\"latency_ms\":12.500,"
+                   "\"finished_at\":\"2026-11-27T10:47:54.123Z\"}\n");
+}
+
+TEST(Journal, HostileStringsStayValidJson) {
+    outcome_record r;
+    r.instance_id = "a\"b\\c";
+    r.outcome = outcome::failed;
+    r.reason = "instance does not exist";
+    r.error_code = "KOOPHONE.API.4001";
+    r.error_msg = "line1\nline2 \"quoted\" \x01";
+    r.finished_at = fixed_time;
+    std::string out;
+    format_record(out, r);
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    ASSERT_EQ(parser.parse(out).get(doc), simdjson::SUCCESS) << out;
+    EXPECT_EQ(std::string_view(doc["instance_id"]), "a\"b\\c");
+    EXPECT_EQ(std::string_view(doc["error_msg"]), "line1\nline2 \"quoted\" \x01");
+    EXPECT_EQ(std::string_view(doc["reason"]), "instance does not exist");
+    EXPECT_EQ(int64_t(doc["attempts"]), 0);
+    EXPECT_EQ(out.find("latency_ms"), std::string::npos);  // nothing was sent
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1);
+}
+
+TEST(Journal, InvalidRecordNamesTheLine) {
+    outcome_record r;
+    r.outcome = outcome::invalid;
+    r.reason = "control character in the line";
+    r.line = 42;
+    r.finished_at = fixed_time;
+    std::string out;
+    format_record(out, r);
+    EXPECT_NE(out.find("\"outcome\":\"invalid\",\"reason\":\"control character in the line\",\"line\":42"), std::string::npos) << out;
+    EXPECT_EQ(out.find("attempts"), std::string::npos);
+}
+
+TEST(Journal, WritesInBatchesAndOnFlush) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    {
+        jsonl_journal j(fds[1], "pipe", true);
+        outcome_record r;
+        r.instance_id = "x";
+        r.outcome = outcome::released;
+        r.finished_at = fixed_time;
+        j.write(r);
+        j.flush();
+        char buf[512];
+        const auto n = ::read(fds[0], buf, sizeof buf);
+        ASSERT_GT(n, 0);
+        EXPECT_EQ(std::string_view(buf, static_cast<std::size_t>(n)).substr(0, 17), "{\"instance_id\":\"x");
+        j.write(r);
+        j.sync();  // a pipe cannot be synced: not an error
+    }
+    ::close(fds[0]);
+}
+
+TEST(Journal, AWriteErrorIsReportedNotSwallowed) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    ::close(fds[0]);  // nobody reads: EPIPE (SIGPIPE is ignored below)
+    signal(SIGPIPE, SIG_IGN);
+    jsonl_journal j(fds[1], "'broken'", true);
+    outcome_record r;
+    r.instance_id = "x";
+    r.outcome = outcome::released;
+    j.write(r);
+    EXPECT_THROW(j.flush(), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace koorelease
