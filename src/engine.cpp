@@ -62,7 +62,8 @@ struct job {
     std::uint64_t line = 0;
     std::uint32_t counted_attempts = 0;  // the ones --max-attempts counts (not throttled ones)
     std::uint32_t throttled = 0;
-    std::uint32_t retry_cost_paid = 0;   // what its latest retry took from the retry budget
+    bool retry_pending = false;          // the next attempt is a retry, to be paid for when sent
+    bool retry_after_timeout = false;    // ... after a timeout (costs more)
     std::vector<request_id> request_ids;
     unsigned http_status = 0;            // of the latest answer
     std::string error_code, error_msg;
@@ -207,8 +208,16 @@ public:
         handoff_.close();
         source_.cancel();
         if (reader.joinable()) reader.join();
-        for (auto& j : live_) write_aborted(j);
-        summary_.aborted += live_.size();
+        // Ids never sent get no record (a later run simply sends them); ids sent without a
+        // known outcome get an "aborted" one, with the request ids a support ticket needs.
+        for (auto& j : live_) {
+            if (j.request_ids.empty()) {
+                ++summary_.not_sent;
+            } else {
+                write_aborted(j);
+                ++summary_.aborted;
+            }
+        }
         live_.clear();
         try {
             sink_.sync();
@@ -216,6 +225,7 @@ public:
             journal_error(e.what());
         }
         summary_.duplicates = duplicates_.load();
+        summary_.input_complete = input_done_;
         summary_.elapsed_s = std::chrono::duration<double>(steady::now() - start_).count();
         summary_.throttled = throttle_.throttled_count();
         if (hooks_.on_progress) hooks_.on_progress(snapshot());
@@ -340,6 +350,17 @@ private:
             ready_.pop_front();
             if (ready_.size() < queue_capacity_ / 2) space_available_.notify_one();
 
+            // A retry is paid for from the retry budget when it is about to be sent, not when
+            // it was scheduled: otherwise the retries waiting out their backoff would hold
+            // tokens that the successes of the same moment are meant to replenish.
+            if (j->retry_pending) {
+                if (!budget_.try_acquire(j->retry_after_timeout, steady::now())) {
+                    fail(j, "retry budget exhausted (the server is failing too many requests): " + j->last_failure);
+                    continue;
+                }
+                j->retry_pending = false;
+            }
+
             // Connect if needed. A failed connection costs the id no attempt: it goes back.
             if (!stream) {
                 error_code ec = co_await connect(stream, slot);
@@ -373,6 +394,7 @@ private:
             }
 
             // One attempt.
+            if (j->request_ids.empty()) budget_.on_first_attempt(steady::now());
             j->request_ids.push_back(request_ids_.next());
             builder_.build(request, j->request_ids.back(), j->id);
             const auto sent_at = steady::now();
@@ -507,7 +529,6 @@ private:
 
         switch (c.what) {
             case verdict::released:
-                budget_.on_success(j->retry_cost_paid);
                 ++summary_.released;
                 finish(j, outcome::released, {});
                 return;
@@ -550,12 +571,8 @@ private:
             fail(j, "retries exhausted: " + j->last_failure);
             return;
         }
-        const auto cost = budget_.try_acquire(after_timeout);
-        if (!cost) {
-            fail(j, "retry budget exhausted (the server is failing too many requests): " + j->last_failure);
-            return;
-        }
-        j->retry_cost_paid = *cost;
+        j->retry_pending = true;
+        j->retry_after_timeout = after_timeout;
         ++summary_.retries;
         schedule(j, settings_.retry_backoff.delay(j->counted_attempts - 1, rng_));
     }

@@ -48,7 +48,8 @@ struct run_summary {
     std::uint64_t failed = 0;
     std::uint64_t invalid = 0;        // lines that were not ids
     std::uint64_t duplicates = 0;     // repeated ids, released once
-    std::uint64_t aborted = 0;        // ids whose outcome is unknown because the run stopped
+    std::uint64_t aborted = 0;        // ids sent whose outcome is unknown because the run stopped
+    std::uint64_t not_sent = 0;       // ids read but never sent because the run stopped (no record)
     std::uint64_t requests = 0;       // attempts sent
     std::uint64_t retries = 0;
     std::uint64_t throttled = 0;      // throttled answers
@@ -57,6 +58,7 @@ struct run_summary {
     std::map<std::string, std::uint64_t, std::less<>> answers_by_code;  // "200 0", "500 KOOPHONE.API.9999", ...
     latency_histogram latency;        // of every answered attempt
     double elapsed_s = 0;
+    bool input_complete = false;      // the whole input was read
     std::optional<run_error> stopped_by;  // set when the run did not finish every id
     std::string stop_detail;          // what was seen, e.g. the error code or the TLS error
 

@@ -1,44 +1,52 @@
 #pragma once
-// The retry budget keeps a failing server from receiving a storm of retries. It follows the
-// AWS SDKs' retry quota: a pool of tokens that retries draw from and successes refill.
-// - The pool starts full, at `capacity` tokens.
-// - A retry costs `retry_cost` tokens (`timeout_cost` after a timeout: a server that does not
-//   answer at all is the most expensive to keep retrying).
-// - A success refills `success_refund` tokens, or the cost of the retry that succeeded.
-// - When the pool holds less than a retry costs, the retry is not made: the id fails with
-//   "retry budget exhausted". So while most requests succeed, retries are free; when most
-//   fail, each failing id gets one attempt and the run ends instead of hammering the server.
-// capacity 0 turns the budget off (every retry allowed up to --max-attempts).
+// The retry budget keeps a failing server from receiving a storm of retries, after Finagle's
+// retry budget: over any sliding window (10 s), retries may add at most a fixed share to the
+// load that first attempts make, plus a small reserve so that short runs can retry too.
+// - Every first attempt sent puts `ratio` tokens in (0.5: retries up to half the first attempts).
+// - A retry takes one token when it is sent; a retry after a timeout takes two (a server that
+//   does not answer at all is the one most hurt by more requests).
+// - Tokens put in or taken out more than `window` ago no longer count; `reserve` is always there.
+// - When the window cannot pay, the retry is not sent: the id fails with "retry budget exhausted".
+// So with 25% of answers failing (a third of the first attempts need a retry) every retry is
+// paid for; a server failing everything receives at most 1.5x the first attempts' load (plus
+// the reserve per window) instead of --max-attempts times it, and the run ends instead.
+// The caller passes the time in, so tests drive it with a hand-made clock.
+#include <array>
+#include <chrono>
 #include <cstdint>
-#include <optional>
 
 namespace koorelease {
 
 struct retry_budget_settings {
-    std::uint32_t capacity = 500;     // tokens when full; 0: no budget
-    std::uint32_t retry_cost = 5;     // tokens a retry takes
-    std::uint32_t timeout_cost = 10;  // tokens a retry after a timeout takes
-    std::uint32_t success_refund = 1; // tokens a first-attempt success gives back
+    bool enabled = true;         // false: every retry allowed up to --max-attempts
+    double ratio = 0.5;          // tokens each first attempt puts in
+    double reserve = 500;        // tokens always available in a window
+    double retry_cost = 1;       // tokens a retry takes
+    double timeout_cost = 2;     // tokens a retry after a timeout takes
 };
 
 class retry_budget {
 public:
+    using clock = std::chrono::steady_clock;
+    static constexpr int window_seconds = 10;
+
     explicit retry_budget(retry_budget_settings settings);
 
-    // Takes the tokens for one retry. Returns the cost taken (to hand back to on_success
-    // if that retry succeeds), or nullopt if the budget cannot pay for it.
-    std::optional<std::uint32_t> try_acquire(bool after_timeout);
+    // A first attempt is being sent.
+    void on_first_attempt(clock::time_point now);
 
-    // A request succeeded; `retry_cost_paid` is what its last retry cost (0 if it was a
-    // first attempt).
-    void on_success(std::uint32_t retry_cost_paid);
+    // Takes the tokens for one retry about to be sent; false if the window cannot pay.
+    bool try_acquire(bool after_timeout, clock::time_point now);
 
-    std::uint32_t available() const { return available_; }
-    bool enabled() const { return settings_.capacity > 0; }
+    double available(clock::time_point now);
+    bool enabled() const { return settings_.enabled; }
 
 private:
+    double& slot(clock::time_point now);
+
     retry_budget_settings settings_;
-    std::uint32_t available_;
+    std::array<double, window_seconds> net_{};       // tokens in minus tokens out, per second
+    std::array<std::int64_t, window_seconds> second_{};  // which second each slot holds
 };
 
 }  // namespace koorelease

@@ -29,12 +29,12 @@ struct release_settings {
     // by the throttle controller does most of the slowing down.
     backoff_policy throttle_backoff{std::chrono::milliseconds(250), std::chrono::seconds(5)};
     // Between failed connection attempts of one connection slot.
-    backoff_policy connect_backoff{std::chrono::milliseconds(100), std::chrono::seconds(5)};
+    backoff_policy connect_backoff{std::chrono::milliseconds(200), std::chrono::seconds(5)};
     // A Retry-After longer than this is capped to it.
     std::chrono::nanoseconds max_retry_after{std::chrono::seconds(60)};
     // The endpoint counts as unreachable when this many connection attempts in a row fail
     // while no connection of the run is open.
-    std::uint32_t max_connect_failures = 5;
+    std::uint32_t max_connect_failures = 6;
 
     retry_budget_settings retry_budget;
     adaptive_rate_settings adaptive_rate;

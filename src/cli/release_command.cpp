@@ -39,7 +39,8 @@ struct release_options {
     std::string request_timeout = "30s";
     std::string backoff_base = "100ms";
     std::string backoff_cap = "10s";
-    std::uint32_t retry_budget = 500;
+    double retry_budget = 0.5;
+    bool no_retry_budget = false;
     std::string ca_file;
     bool insecure = false;
     bool quiet = false;
@@ -107,7 +108,8 @@ void print_summary(const run_summary& s, bool to_terminal) {
                   static_cast<unsigned long long>(s.failed), static_cast<unsigned long long>(s.invalid),
                   static_cast<unsigned long long>(s.duplicates));
     out += line;
-    if (s.aborted) out += ", " + std::to_string(s.aborted) + " unfinished";
+    if (s.aborted) out += ", " + std::to_string(s.aborted) + " aborted";
+    if (s.not_sent) out += ", " + std::to_string(s.not_sent) + " not sent";
     const double rps = s.elapsed_s > 0 ? static_cast<double>(s.requests) / s.elapsed_s : 0;
     std::snprintf(line, sizeof line,
                   "\nkoorelease: %llu requests (%llu retries, %llu throttled) on %llu connections in %.2f s: "
@@ -129,10 +131,13 @@ void print_summary(const run_summary& s, bool to_terminal) {
     if (s.stopped_by) {
         out += "\nkoorelease: stopped: " + s.stop_detail;
         out += "\nkoorelease: " + make_error_code(*s.stopped_by).message();
+        out += "\nkoorelease: the journal has a record for every id that was released or failed";
         if (s.aborted) {
-            out += "\nkoorelease: " + std::to_string(s.aborted) +
-                   " ids have an \"aborted\" record (outcome unknown); ids after them in the input were not read";
+            out += "; " + std::to_string(s.aborted) +
+                   " ids were sent but their outcome is unknown (\"aborted\" records)";
         }
+        if (s.not_sent) out += "; " + std::to_string(s.not_sent) + " ids read were never sent (no record)";
+        if (!s.input_complete) out += "; the rest of the input was not read";
     }
     out += "\n";
     std::fputs(out.c_str(), stderr);
@@ -156,7 +161,11 @@ int run(const release_options& o) {
     s.retry_backoff.base = duration_option("--backoff-base", o.backoff_base, true);
     s.retry_backoff.cap = duration_option("--backoff-cap", o.backoff_cap, true);
     if (s.retry_backoff.cap < s.retry_backoff.base) usage_error("--backoff-cap must not be below --backoff-base");
-    s.retry_budget.capacity = o.retry_budget;
+    if (!(o.retry_budget > 0) || !std::isfinite(o.retry_budget)) {
+        usage_error("--retry-budget must be a positive share of first attempts, e.g. 0.5 (or use --no-retry-budget)");
+    }
+    s.retry_budget.ratio = o.retry_budget;
+    s.retry_budget.enabled = !o.no_retry_budget;
     s.ca_file = o.ca_file;
     s.insecure = o.insecure;
     if (!o.ca_file.empty() && ::access(o.ca_file.c_str(), R_OK) != 0) {
@@ -217,8 +226,9 @@ void add_release_command(CLI::App& root, command_action& action) {
         ->capture_default_str();
     cmd->add_option("--backoff-cap", opts->backoff_cap, "Longest retry wait window")->capture_default_str();
     cmd->add_option("--retry-budget", opts->retry_budget,
-                    "Retry tokens (a retry takes 5, 10 after a timeout; a success gives 1 back); 0 = no budget")
+                    "Retries allowed as a share of first attempts over any 10 s (plus 500); past it failing ids are not retried")
         ->capture_default_str();
+    cmd->add_flag("--no-retry-budget", opts->no_retry_budget, "Retry every id up to --max-attempts, whatever the failure rate");
     cmd->add_option("--ca-file", opts->ca_file, "PEM trust anchors added to the system store");
     cmd->add_flag("--insecure", opts->insecure, "Skip certificate verification (dangerous; warned about on every run)");
     cmd->add_flag("-q,--quiet", opts->quiet, "No progress line");

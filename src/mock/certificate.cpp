@@ -91,8 +91,8 @@ pkey_ptr new_p256_key(std::string& error) {
 std::optional<std::string> to_pem(X509* certificate, EVP_PKEY* key, std::string& error) {
     bio_ptr bio(BIO_new(BIO_s_mem()));
     bool written = bio && (certificate ? PEM_write_bio_X509(bio.get(), certificate)
-                                       : PEM_write_bio_PrivateKey(bio.get(), key, nullptr,
-                                                                  nullptr, 0, nullptr, nullptr));
+                                       : PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr,
+                                                                  0, nullptr, nullptr));
     if (!written) {
         error = openssl_error("PEM encoding");
         return std::nullopt;
@@ -133,8 +133,7 @@ std::optional<certificate_pems> generate_certificates(const certificate_options&
     if (!add_extension(leaf.get(), ca.get(), NID_basic_constraints, "critical,CA:FALSE") ||
         !add_extension(leaf.get(), ca.get(), NID_key_usage, "critical,digitalSignature") ||
         !add_extension(leaf.get(), ca.get(), NID_ext_key_usage, "serverAuth") ||
-        !add_extension(leaf.get(), ca.get(), NID_subject_alt_name,
-                       "DNS:localhost,IP:127.0.0.1") ||
+        !add_extension(leaf.get(), ca.get(), NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1") ||
         !add_extension(leaf.get(), ca.get(), NID_subject_key_identifier, "hash") ||
         !add_extension(leaf.get(), ca.get(), NID_authority_key_identifier, "keyid:always")) {
         error = openssl_error("leaf extensions");

@@ -159,13 +159,13 @@ decision mock_rules::decide(const request_view& request, const rule_inputs& inpu
     if (path == release_path_) {
         d = decide_release(request, inputs);
     } else if (path == stats_path) {
-        d = request.method == "GET" ? answer(route::stats, 200, {}, {})
-                                    : answer(route::not_found, 405, code::bad_method,
-                                             body::bad_method);
+        d = request.method == "GET"
+                ? answer(route::stats, 200, {}, {})
+                : answer(route::not_found, 405, code::bad_method, body::bad_method);
     } else if (path == reset_path) {
-        d = request.method == "POST" ? answer(route::reset, 200, code::ok, body::reset)
-                                     : answer(route::not_found, 405, code::bad_method,
-                                              body::bad_method);
+        d = request.method == "POST"
+                ? answer(route::reset, 200, code::ok, body::reset)
+                : answer(route::not_found, 405, code::bad_method, body::bad_method);
     } else {
         d = answer(route::not_found, 404, code::not_found, body::not_found);
     }
@@ -271,8 +271,8 @@ void mock_stats::record(const decision& answered, mock_clock::time_point now) {
     if (!first_request_) first_request_ = now;
     // Threads may record slightly out of order: an earlier time lands in second 0.
     auto since = now > *first_request_ ? now - *first_request_ : mock_clock::duration::zero();
-    auto second = static_cast<std::size_t>(
-        std::chrono::duration_cast<std::chrono::seconds>(since).count());
+    auto second =
+        static_cast<std::size_t>(std::chrono::duration_cast<std::chrono::seconds>(since).count());
     if (per_second_.size() <= second) {
         per_second_.resize(second + 1, 0);
         released_per_second_.resize(second + 1, 0);
@@ -367,9 +367,8 @@ std::string mock_stats::to_json() const {
     out += R"(,"released_per_second":)";
     append_array(out, released_per_second_);
     out += R"(,"max_rps":)";
-    append_number(out, per_second_.empty()
-                           ? 0
-                           : *std::max_element(per_second_.begin(), per_second_.end()));
+    append_number(
+        out, per_second_.empty() ? 0 : *std::max_element(per_second_.begin(), per_second_.end()));
     out += "}";
     return out;
 }

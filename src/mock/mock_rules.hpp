@@ -53,19 +53,19 @@ enum class route {
 
 // What a release request contributes to the stats (all empty for other routes).
 struct stats_record {
-    bool release_request = false;     // counted in requests / per_second
-    std::string_view request_id;      // x-request-id when sent and non-empty
-    std::string_view released_id;     // instance_id when released (200 / "0")
-    std::string_view error_code;      // answered error_code, empty when dropped
+    bool release_request = false;  // counted in requests / per_second
+    std::string_view request_id;   // x-request-id when sent and non-empty
+    std::string_view released_id;  // instance_id when released (200 / "0")
+    std::string_view error_code;   // answered error_code, empty when dropped
 };
 
 struct decision {
     outcome what = outcome::answer;
     route kind = route::not_found;
-    unsigned status = 200;         // HTTP status of the answer
-    std::string_view body;         // JSON body; for route::stats the server supplies it
-    bool close = false;            // send "Connection: close" and close after the answer
-    std::uint32_t retry_after_s = 0;  // Retry-After header value, 0 = no header
+    unsigned status = 200;               // HTTP status of the answer
+    std::string_view body;               // JSON body; for route::stats the server supplies it
+    bool close = false;                  // send "Connection: close" and close after the answer
+    std::uint32_t retry_after_s = 0;     // Retry-After header value, 0 = no header
     std::chrono::microseconds delay{0};  // wait this long before answering (or dropping)
     std::optional<std::string_view> echo_request_id;  // value for the X-Request-Id header
     stats_record record;
@@ -81,14 +81,14 @@ enum class read_failure {
 // Fixed one-second windows, the first one starting at the first request: the gateway's
 // "limit:XX,time:1 second" policy. Not thread-safe; mock_rules serialises access.
 class throttle_window {
-public:
+  public:
     explicit throttle_window(std::uint32_t limit_per_second) : limit_(limit_per_second) {}
 
     // Counts one request arriving at `now`; true when it is beyond the limit of its window.
     bool over_limit(mock_clock::time_point now);
     void reset();
 
-private:
+  private:
     std::uint32_t limit_;
     bool started_ = false;
     mock_clock::time_point window_start_{};
@@ -96,11 +96,13 @@ private:
 };
 
 class mock_rules {
-public:
+  public:
     explicit mock_rules(const mock_settings& settings);
 
     // Thread-safe: the token-expiry count is atomic and the throttle is behind a mutex.
-    // The views in the result point into `request`, static text or this object.
+    // The views in the result point into `request`, static text or this object, except
+    // record.released_id, which points into a per-thread parse buffer: record the decision
+    // in mock_stats before this thread decides again (before the next co_await).
     decision decide(const request_view& request, const rule_inputs& inputs);
 
     // The answer to a request that could not be read (closes the connection).
@@ -111,7 +113,7 @@ public:
 
     std::string_view release_path() const { return release_path_; }
 
-private:
+  private:
     decision decide_release(const request_view& request, const rule_inputs& inputs);
 
     std::string release_path_;
@@ -141,12 +143,12 @@ struct string_hash {
 // What the server received, served as JSON by GET /mock/stats. Thread-safe: every record()
 // takes one short lock.
 class mock_stats {
-public:
+  public:
     void record(const decision& answered, mock_clock::time_point now);
     std::string to_json() const;
     void reset();
 
-private:
+  private:
     mutable std::mutex mutex_;
     std::uint64_t requests_ = 0;
     std::uint64_t dropped_ = 0;

@@ -57,7 +57,7 @@ void print_error(const std::string& message) {
 // and the connection number, so no lock is taken and a --seed run is repeatable per
 // connection.
 class splitmix64 {
-public:
+  public:
     explicit splitmix64(std::uint64_t seed) : state_(seed) {}
     std::uint64_t next() {
         std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
@@ -68,7 +68,7 @@ public:
     // Uniform in [0,1) from the top 53 bits.
     double draw() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
-private:
+  private:
     std::uint64_t state_;
 };
 
@@ -77,7 +77,7 @@ private:
 // same strand before its coroutine frame goes away: looking the entry up again there means
 // the closer never touches a finished connection.
 class connection_registry {
-public:
+  public:
     // False when the server is stopping: the caller must close at once.
     bool add(std::uint64_t id, asio::any_io_executor executor, std::function<void()> closer) {
         std::lock_guard lock(mutex_);
@@ -123,7 +123,7 @@ public:
         return entries_.size();
     }
 
-private:
+  private:
     struct entry {
         asio::any_io_executor executor;
         std::function<void()> closer;
@@ -144,7 +144,7 @@ private:
 
 // Unregisters a connection when its coroutine frame ends, however it ends.
 class registration {
-public:
+  public:
     registration(connection_registry& registry, std::uint64_t id, asio::any_io_executor executor,
                  std::function<void()> closer)
         : registry_(registry),
@@ -158,7 +158,7 @@ public:
 
     bool added() const { return added_; }
 
-private:
+  private:
     connection_registry& registry_;
     std::uint64_t id_;
     bool added_;
@@ -203,7 +203,8 @@ asio::awaitable<ending> serve_requests(Stream& stream, server_state& state,
         parser.header_limit(static_cast<std::uint32_t>(settings.header_limit));
         parser.body_limit(settings.body_limit);
         lowest.expires_after(settings.idle_timeout);
-        auto [read_error, read_bytes] = co_await http::async_read(stream, buffer, parser, use_tuple);
+        auto [read_error, read_bytes] =
+            co_await http::async_read(stream, buffer, parser, use_tuple);
         (void)read_bytes;
 
         decision d;
@@ -215,7 +216,9 @@ asio::awaitable<ending> serve_requests(Stream& stream, server_state& state,
             d = mock_rules::decide_unreadable(read_failure::header_too_large);
         } else if (read_error == http::error::body_limit) {
             d = mock_rules::decide_unreadable(read_failure::body_too_large);
-        } else if (read_error && read_error.category() == http::make_error_code(http::error::bad_target).category() &&
+        } else if (read_error &&
+                   read_error.category() ==
+                       http::make_error_code(http::error::bad_target).category() &&
                    read_error != http::error::partial_message) {
             d = mock_rules::decide_unreadable(read_failure::malformed);
         } else if (read_error) {
@@ -379,9 +382,8 @@ asio::awaitable<void> stop_on_signal(asio::signal_set& signals, tcp::acceptor& a
     auto executor = co_await asio::this_coro::executor;
     asio::steady_timer grace(executor);
     grace.expires_after(state.settings.shutdown_grace);
-    bool waiting = state.registry.when_empty([executor, &grace] {
-        asio::post(executor, [&grace] { grace.cancel(); });
-    });
+    bool waiting = state.registry.when_empty(
+        [executor, &grace] { asio::post(executor, [&grace] { grace.cancel(); }); });
     if (waiting) {
         auto [grace_error] = co_await grace.async_wait(use_tuple);
         (void)grace_error;
@@ -431,8 +433,7 @@ listen_address parse_listen(const std::string& text) {
 // Loads the generated or given certificate. Returns an error message, empty on success.
 std::string configure_tls(ssl::context& context, const mock_settings& settings) {
     context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                        ssl::context::no_tlsv1_1);
+                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     SSL_CTX* native = context.native_handle();
     SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
     // Session resumption: tickets are on by default; the id context also lets TLS 1.2
@@ -520,8 +521,9 @@ int run(const mock_settings& settings) {
     if (!ec) acceptor.bind(address.endpoint, ec);
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-        print_error("cannot listen on " + settings.listen + ": " + ec.message() +
-                    "; choose a local address and a free port with --listen (port 0 picks a free one)");
+        print_error(
+            "cannot listen on " + settings.listen + ": " + ec.message() +
+            "; choose a local address and a free port with --listen (port 0 picks a free one)");
         return 2;
     }
     tcp::endpoint bound = acceptor.local_endpoint(ec);

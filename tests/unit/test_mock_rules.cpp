@@ -224,8 +224,9 @@ TEST(MockRules, ThrottledIs429Apig0308WithTheGatewayMessage) {
     expect_answer(rules.decide(release(), at(t0 + 100ms)), 200, "0");
     decision d = rules.decide(release(), at(t0 + 200ms));
     expect_answer(d, 429, "APIG.0308");
-    EXPECT_EQ(d.body,
-              R"({"error_code":"APIG.0308","error_msg":"The throttling threshold has been reached: policy user over ratelimit,limit:2,time:1 second"})");
+    EXPECT_EQ(
+        d.body,
+        R"({"error_code":"APIG.0308","error_msg":"The throttling threshold has been reached: policy user over ratelimit,limit:2,time:1 second"})");
     EXPECT_EQ(d.retry_after_s, 0u);  // the real gateway documents no Retry-After
     expect_answer(rules.decide(release(), at(t0 + 1s)), 200, "0");
 }
@@ -285,8 +286,8 @@ TEST(MockRules, BodyMustBeAnObjectWithAStringInstanceId) {
 
 TEST(MockRules, BodyMayHaveOtherFieldsWhitespaceAndEscapes) {
     mock_rules rules(mock_settings{});
-    decision d = rules.decide(release(R"( { "x": [1, {"y": 2}], "instance_id" : "a\"b" } )"),
-                              at(t0));
+    decision d =
+        rules.decide(release(R"( { "x": [1, {"y": 2}], "instance_id" : "a\"b" } )"), at(t0));
     expect_answer(d, 200, "0");
     EXPECT_EQ(d.record.released_id, "a\"b");
 }

@@ -1,65 +1,101 @@
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "koorelease/retry_budget.hpp"
 
 namespace koorelease {
 namespace {
 
-TEST(RetryBudget, RetriesDrawFromAFullPoolUntilItIsEmpty) {
-    retry_budget b({.capacity = 20, .retry_cost = 5, .timeout_cost = 10, .success_refund = 1});
-    EXPECT_EQ(b.available(), 20u);
-    EXPECT_EQ(b.try_acquire(false), 5u);
-    EXPECT_EQ(b.try_acquire(true), 10u);
-    EXPECT_EQ(b.available(), 5u);
-    EXPECT_EQ(b.try_acquire(true), std::nullopt);  // 10 > 5: refused, nothing taken
-    EXPECT_EQ(b.available(), 5u);
-    EXPECT_EQ(b.try_acquire(false), 5u);
-    EXPECT_EQ(b.try_acquire(false), std::nullopt);
+using clk = retry_budget::clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+const clk::time_point t0 = clk::time_point{} + std::chrono::hours(1000);
+
+TEST(RetryBudget, TheReservePaysForRetriesUntilEmpty) {
+    retry_budget b({.enabled = true, .ratio = 0.5, .reserve = 5, .retry_cost = 1, .timeout_cost = 2});
+    EXPECT_TRUE(b.try_acquire(false, t0));
+    EXPECT_TRUE(b.try_acquire(true, t0));
+    EXPECT_EQ(b.available(t0), 2);
+    EXPECT_TRUE(b.try_acquire(true, t0));
+    EXPECT_FALSE(b.try_acquire(false, t0));  // empty: refused, nothing taken
+    EXPECT_EQ(b.available(t0), 0);
 }
 
-TEST(RetryBudget, SuccessesRefill) {
-    retry_budget b({.capacity = 10, .retry_cost = 5, .timeout_cost = 10, .success_refund = 1});
-    ASSERT_EQ(b.try_acquire(true), 10u);
-    b.on_success(0);  // a first attempt: +1
-    EXPECT_EQ(b.available(), 1u);
-    b.on_success(10);  // a retry that succeeded gives back what it cost
-    EXPECT_EQ(b.available(), 10u);
-    b.on_success(5);  // never above capacity
-    EXPECT_EQ(b.available(), 10u);
+TEST(RetryBudget, FirstAttemptsPayForRetries) {
+    retry_budget b({.enabled = true, .ratio = 0.5, .reserve = 0, .retry_cost = 1, .timeout_cost = 2});
+    EXPECT_FALSE(b.try_acquire(false, t0));
+    b.on_first_attempt(t0);
+    EXPECT_FALSE(b.try_acquire(false, t0));  // half a token
+    b.on_first_attempt(t0 + milliseconds(300));
+    EXPECT_TRUE(b.try_acquire(false, t0 + milliseconds(600)));
+    for (int i = 0; i < 100; ++i) b.on_first_attempt(t0 + milliseconds(700));
+    EXPECT_EQ(b.available(t0 + milliseconds(800)), 50);  // no cap within the window
 }
 
-TEST(RetryBudget, ZeroCapacityMeansNoBudget) {
-    retry_budget b({.capacity = 0, .retry_cost = 5, .timeout_cost = 10, .success_refund = 1});
-    for (int i = 0; i < 10'000; ++i) ASSERT_TRUE(b.try_acquire(i % 2 == 0).has_value());
-    EXPECT_FALSE(b.enabled());
+TEST(RetryBudget, TokensExpireAfterTheWindow) {
+    retry_budget b({.enabled = true, .ratio = 1, .reserve = 0, .retry_cost = 1, .timeout_cost = 2});
+    for (int i = 0; i < 10; ++i) b.on_first_attempt(t0);
+    EXPECT_EQ(b.available(t0 + seconds(9)), 10);
+    EXPECT_EQ(b.available(t0 + seconds(10)), 0);  // gone: an old success pays for no storm
+    // Withdrawals expire too, so the reserve comes back.
+    retry_budget r({.enabled = true, .ratio = 0.5, .reserve = 3, .retry_cost = 1, .timeout_cost = 2});
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(r.try_acquire(false, t0));
+    EXPECT_FALSE(r.try_acquire(false, t0 + seconds(5)));
+    EXPECT_TRUE(r.try_acquire(false, t0 + seconds(10)));
 }
 
-TEST(RetryBudget, ToleratesAQuarterOfAnswersFailingButNotMostOfThem) {
-    // Simulate ids whose every attempt fails with probability p (deterministic sequence).
-    auto exhausted_share = [](int fail_every_n_of_4) {
-        retry_budget b({});
-        int refused = 0;
-        std::uint64_t k = 0;
-        for (int id = 0; id < 10'000; ++id) {
-            std::uint32_t paid = 0;
-            for (int attempt = 0; attempt < 10; ++attempt) {
-                const bool fails = (k++ % 4) < static_cast<std::uint64_t>(fail_every_n_of_4);
-                if (!fails) {
-                    b.on_success(paid);
-                    break;
-                }
-                const auto cost = b.try_acquire(false);
-                if (!cost) {
-                    ++refused;
-                    break;
-                }
-                paid = *cost;
+TEST(RetryBudget, DisabledAllowsEveryRetry) {
+    retry_budget b({.enabled = false});
+    for (int i = 0; i < 10'000; ++i) ASSERT_TRUE(b.try_acquire(i % 2 == 0, t0));
+}
+
+// Ids whose attempts fail at random with probability p, retried up to 10 attempts, as fast
+// as a bulk run sends them (`per_second` ids); the retries of the whole batch come at the end,
+// as they do when backoff delays them.
+struct outcome_counts {
+    int refused_ids = 0;
+    int requests = 0;
+};
+
+outcome_counts simulate(double p, int ids, int per_second) {
+    retry_budget b({});
+    std::mt19937_64 rng(1);
+    std::bernoulli_distribution fails(p);
+    outcome_counts out;
+    auto now = t0;
+    const auto step = std::chrono::microseconds(1'000'000 / per_second);
+    std::vector<int> need_retry;
+    for (int id = 0; id < ids; ++id) {
+        b.on_first_attempt(now);
+        now += step;
+        ++out.requests;
+        if (fails(rng)) need_retry.push_back(id);
+    }
+    for (std::size_t k = 0; k < need_retry.size(); ++k) {
+        for (int attempt = 1; attempt < 10; ++attempt) {
+            if (!b.try_acquire(false, now)) {
+                ++out.refused_ids;
+                break;
             }
+            now += step;
+            ++out.requests;
+            if (!fails(rng)) break;
         }
-        return refused / 10'000.0;
-    };
-    EXPECT_EQ(exhausted_share(1), 0.0);  // 25% failures: never refused
-    EXPECT_GT(exhausted_share(3), 0.5);  // 75% failures: most ids stop retrying
+    }
+    return out;
+}
+
+TEST(RetryBudget, AQuarterOfAnswersFailingNeverExhaustsIt) {
+    EXPECT_EQ(simulate(0.25, 100'000, 20'000).refused_ids, 0);
+    EXPECT_EQ(simulate(0.25, 300, 1'000).refused_ids, 0);
+}
+
+TEST(RetryBudget, AServerFailingEverythingGetsAtMostOneAndAHalfTimesTheLoad) {
+    const int ids = 100'000;
+    const auto c = simulate(1.0, ids, 20'000);
+    EXPECT_LE(c.requests, ids * 1.5 + 500 + 1);
+    EXPECT_GT(c.refused_ids, ids * 0.9);  // without a budget: 10 requests for every id
 }
 
 }  // namespace

@@ -1,0 +1,353 @@
+// The real binary against `koorelease mock` over TLS on loopback: what an operator would check.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <numeric>
+#include <regex>
+#include <set>
+
+#include "support/mock.hpp"
+
+namespace koorelease::test {
+namespace {
+
+struct record {
+    std::string instance_id, outcome, reason, error_code;
+    std::uint64_t attempts = 0, http_status = 0, line = 0;
+    std::vector<std::string> request_ids;
+};
+
+std::vector<record> parse_journal(const std::vector<std::string>& lines) {
+    std::vector<record> out;
+    simdjson::dom::parser parser;
+    for (const auto& line : lines) {
+        simdjson::dom::element doc;
+        EXPECT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS) << "not JSON: " << line;
+        if (!doc.is_object()) continue;
+        record r;
+        std::string_view sv;
+        if (doc["instance_id"].get(sv) == simdjson::SUCCESS) r.instance_id = sv;
+        if (doc["outcome"].get(sv) == simdjson::SUCCESS) r.outcome = sv;
+        if (doc["reason"].get(sv) == simdjson::SUCCESS) r.reason = sv;
+        if (doc["error_code"].get(sv) == simdjson::SUCCESS) r.error_code = sv;
+        std::uint64_t n = 0;
+        if (doc["attempts"].get(n) == simdjson::SUCCESS) r.attempts = n;
+        if (doc["http_status"].get(n) == simdjson::SUCCESS) r.http_status = n;
+        if (doc["line"].get(n) == simdjson::SUCCESS) r.line = n;
+        simdjson::dom::array ids;
+        if (doc["request_ids"].get(ids) == simdjson::SUCCESS) {
+            for (auto id : ids) r.request_ids.emplace_back(std::string_view(id));
+        }
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+std::string write_ids(const temp_dir& dir, const std::string& prefix, int count, const std::string& name = "ids.txt") {
+    std::string text;
+    for (int i = 0; i < count; ++i) text += prefix + std::to_string(i) + "\n";
+    write_file(dir.file(name), text);
+    return dir.file(name);
+}
+
+std::vector<std::string> client_args(const mock_server& m, const std::string& input) {
+    return {"--endpoint", m.url(), "--ca-file", m.ca_file(), "--input", input};
+}
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+void expect_token_not_leaked(const run_result& r) {
+    EXPECT_EQ(r.stderr_text.find(test_token), std::string::npos);
+    for (const auto& line : r.journal) ASSERT_EQ(line.find(test_token), std::string::npos);
+}
+
+TEST(Release, CleanServerReleasesEveryIdExactlyOnceWithFreshRequestIds) {
+    mock_server mock;
+    temp_dir dir;
+    const int n = 10'000;
+    const auto r = run_release(dir, client_args(mock, write_ids(dir, "i-", n)));
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    const auto records = parse_journal(r.journal);
+    ASSERT_EQ(records.size(), static_cast<std::size_t>(n));
+    std::set<std::string> ids, request_ids;
+    const std::regex uuid("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+    for (const auto& rec : records) {
+        EXPECT_EQ(rec.outcome, "released");
+        EXPECT_EQ(rec.attempts, 1u);
+        EXPECT_EQ(rec.http_status, 200u);
+        EXPECT_EQ(rec.error_code, "0");
+        ids.insert(rec.instance_id);
+        ASSERT_EQ(rec.request_ids.size(), 1u);
+        ASSERT_TRUE(std::regex_match(rec.request_ids[0], uuid)) << rec.request_ids[0];
+        request_ids.insert(rec.request_ids[0]);
+    }
+    EXPECT_EQ(ids.size(), static_cast<std::size_t>(n));
+    EXPECT_EQ(request_ids.size(), static_cast<std::size_t>(n));
+    auto s = mock.stats();
+    EXPECT_EQ(s.requests, static_cast<std::uint64_t>(n));
+    EXPECT_EQ(s.released, static_cast<std::uint64_t>(n));
+    EXPECT_EQ(s.released_more_than_once, 0u);
+    EXPECT_EQ(s.request_ids_reused, 0u);
+    EXPECT_EQ(s.missing_request_id, 0u);
+    EXPECT_NE(r.stderr_text.find("10000 released"), std::string::npos) << r.stderr_text;
+    expect_token_not_leaked(r);
+}
+
+TEST(Release, QuarterOfAnswersFailingStillReleasesEveryId) {
+    mock_server mock({"--fail-rate", "0.25", "--seed", "11"});
+    temp_dir dir;
+    const int n = 4'000;
+    const auto r = run_release(dir, client_args(mock, write_ids(dir, "f-", n)) +
+                                        std::vector<std::string>{"--max-attempts", "12", "--backoff-cap", "200ms"});
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    const auto records = parse_journal(r.journal);
+    ASSERT_EQ(records.size(), static_cast<std::size_t>(n));
+    std::uint64_t attempts = 0;
+    std::set<std::string> request_ids;
+    for (const auto& rec : records) {
+        EXPECT_EQ(rec.outcome, "released");
+        EXPECT_EQ(rec.request_ids.size(), rec.attempts);
+        attempts += rec.attempts;
+        request_ids.insert(rec.request_ids.begin(), rec.request_ids.end());
+    }
+    auto s = mock.stats();
+    EXPECT_EQ(s.released, static_cast<std::uint64_t>(n));
+    EXPECT_EQ(s.released_more_than_once, 0u);
+    EXPECT_GT(s.by_status["500"], n / 5u);            // the faults really happened
+    EXPECT_EQ(attempts, s.requests);                   // every request is in the journal
+    EXPECT_EQ(request_ids.size(), s.requests);         // retries carry fresh request ids
+    EXPECT_EQ(s.request_ids_reused, 0u);
+}
+
+TEST(Release, BusinessErrorsFailAfterOneAttemptAndExit1) {
+    mock_server mock;
+    temp_dir dir;
+    write_file(dir.file("ids.txt"), "ok-1\nmissing-2\ndenied-3\ninvalid-4\nregion-5\nok-6\n");
+    const auto r = run_release(dir, client_args(mock, dir.file("ids.txt")));
+    EXPECT_EQ(r.exit_code, 1) << r.stderr_text;
+    const auto records = parse_journal(r.journal);
+    ASSERT_EQ(records.size(), 6u);
+    std::map<std::string, record> by_id;
+    for (const auto& rec : records) by_id[rec.instance_id] = rec;
+    EXPECT_EQ(by_id["ok-1"].outcome, "released");
+    EXPECT_EQ(by_id["ok-6"].outcome, "released");
+    const std::map<std::string, std::string> expected = {{"missing-2", "KOOPHONE.API.4001"},
+                                                         {"denied-3", "KOOPHONE.API.1001"},
+                                                         {"invalid-4", "KOOPHONE.API.1000"},
+                                                         {"region-5", "KOOPHONE.API.1002"}};
+    for (const auto& [id, code] : expected) {
+        EXPECT_EQ(by_id[id].outcome, "failed") << id;
+        EXPECT_EQ(by_id[id].error_code, code) << id;
+        EXPECT_EQ(by_id[id].attempts, 1u) << id;
+        EXPECT_FALSE(by_id[id].reason.empty()) << id;
+    }
+    EXPECT_EQ(by_id["missing-2"].reason, "instance does not exist");
+    EXPECT_EQ(mock.stats().requests, 6u);  // no retry of a business error
+    EXPECT_NE(r.stderr_text.find("instance does not exist"), std::string::npos);
+}
+
+TEST(Release, RateHoldsAtTheServer) {
+    mock_server mock;
+    temp_dir dir;
+    const int n = 1'000;
+    const auto r = run_release(dir, client_args(mock, write_ids(dir, "r-", n)) + std::vector<std::string>{"--rate", "200"});
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    auto s = mock.stats();
+    ASSERT_EQ(s.requests, static_cast<std::uint64_t>(n));
+    // 1000 requests at 200/s with a burst of 10: five seconds, each at most 200 + the burst.
+    ASSERT_GE(s.per_second.size(), 5u);
+    ASSERT_LE(s.per_second.size(), 6u);
+    for (std::size_t i = 0; i < s.per_second.size(); ++i) {
+        EXPECT_LE(s.per_second[i], 212u) << "second " << i;
+        if (i > 0 && i + 1 < s.per_second.size()) {
+            EXPECT_GE(s.per_second[i], 185u) << "second " << i;
+        }
+    }
+}
+
+TEST(Release, ThrottlingSettlesTheClientNearTheServersLimit) {
+    mock_server mock({"--throttle-rps", "400"});
+    temp_dir dir;
+    const int n = 4'000;
+    const auto r = run_release(dir, client_args(mock, write_ids(dir, "t-", n)));
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    const auto records = parse_journal(r.journal);
+    ASSERT_EQ(records.size(), static_cast<std::size_t>(n));
+    for (const auto& rec : records) ASSERT_EQ(rec.outcome, "released");
+    auto s = mock.stats();
+    EXPECT_EQ(s.released, static_cast<std::uint64_t>(n));
+    // Throttled answers stay a small share: the client slowed down instead of hammering.
+    EXPECT_LT(s.by_status["429"], s.requests / 5) << r.stderr_text;
+    // Between the first and the last second, releases ran at 55-100% of the server's limit.
+    ASSERT_GE(s.released_per_second.size(), 5u);
+    const auto& rps = s.released_per_second;
+    const double middle = std::accumulate(rps.begin() + 1, rps.end() - 1, 0.0) / static_cast<double>(rps.size() - 2);
+    EXPECT_GT(middle, 0.55 * 400) << r.stderr_text;
+    EXPECT_LE(middle, 400.0);
+    EXPECT_NE(r.stderr_text.find("throttling"), std::string::npos);
+}
+
+TEST(Release, ReadsIdsFromStdin) {
+    mock_server mock;
+    temp_dir dir;
+    const auto input = write_ids(dir, "s-", 500);
+    const auto r = run_release(dir, {"--endpoint", mock.url(), "--ca-file", mock.ca_file(), "--input", "-"}, {}, input);
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    EXPECT_EQ(parse_journal(r.journal).size(), 500u);
+    EXPECT_EQ(mock.stats().released, 500u);
+}
+
+TEST(Release, ReconnectsAfterConnectionCloseAndDroppedConnections) {
+    mock_server mock({"--close-every", "3", "--drop-rate", "0.05", "--seed", "5"});
+    temp_dir dir;
+    const int n = 2'000;
+    const auto r = run_release(dir, client_args(mock, write_ids(dir, "c-", n)) +
+                                        std::vector<std::string>{"--max-attempts", "10", "--backoff-cap", "100ms"});
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    auto s = mock.stats();
+    EXPECT_EQ(s.released, static_cast<std::uint64_t>(n));
+    EXPECT_EQ(s.released_more_than_once, 0u);
+    EXPECT_GT(s.requests, static_cast<std::uint64_t>(n));  // the dropped ones were sent again
+    EXPECT_EQ(parse_journal(r.journal).size(), static_cast<std::size_t>(n));
+}
+
+TEST(Release, RejectedTokenStopsTheRunQuicklyWithExit3) {
+    mock_server mock({"--token-expire-after", "300"});
+    temp_dir dir;
+    const auto r = run_release(dir, client_args(mock, write_ids(dir, "x-", 5'000)) + std::vector<std::string>{"--concurrency", "8"});
+    EXPECT_EQ(r.exit_code, 3) << r.stderr_text;
+    auto s = mock.stats();
+    // No hammering: at most the requests already in flight got the 401 too.
+    EXPECT_LE(s.by_status["401"], 8u);
+    EXPECT_EQ(s.released, 300u);
+    const auto records = parse_journal(r.journal);
+    std::size_t released = 0, aborted = 0;
+    for (const auto& rec : records) {
+        released += rec.outcome == "released";
+        aborted += rec.outcome == "aborted";
+        if (rec.outcome == "aborted") {
+            EXPECT_EQ(rec.error_code, "APIG.0307");
+        }
+    }
+    EXPECT_EQ(released, 300u);  // every release the server made is in the journal
+    EXPECT_EQ(aborted, s.by_status["401"]);
+    EXPECT_NE(r.stderr_text.find("APIG.0307"), std::string::npos);
+    EXPECT_NE(r.stderr_text.find("token"), std::string::npos);
+    expect_token_not_leaked(r);
+}
+
+TEST(Release, WrongTokenIsRejectedAndNeverPrinted) {
+    mock_server mock;
+    temp_dir dir;
+    const auto r = run_release(dir, client_args(mock, write_ids(dir, "w-", 100)),
+                               {{"KOOPHONE_TOKEN", "wrong-token-4242"}});
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_NE(r.stderr_text.find("APIG.0301"), std::string::npos) << r.stderr_text;
+    EXPECT_EQ(r.stderr_text.find("wrong-token-4242"), std::string::npos);
+}
+
+TEST(Release, UntrustedCertificateEndsTheRunBeforeAnyRequest) {
+    mock_server mock;
+    temp_dir dir;
+    const auto r = run_release(dir, {"--endpoint", mock.url(), "--input", write_ids(dir, "u-", 100)});
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_NE(r.stderr_text.find("--ca-file"), std::string::npos) << r.stderr_text;
+    EXPECT_NE(r.stderr_text.find("certificate"), std::string::npos);
+    EXPECT_EQ(mock.stats().requests, 0u);
+    EXPECT_TRUE(r.journal.empty());  // nothing was sent, so there is nothing to record
+}
+
+TEST(Release, LargeTokenAndPlainHttpAndPathPrefix) {
+    const std::string big_token(16 * 1024, 'T');
+    mock_server mock({"--path-prefix", "/gw/koophone"}, true, big_token);
+    temp_dir dir;
+    const auto r = run_release(dir, {"--endpoint", mock.url() + "/gw/koophone", "--input", write_ids(dir, "p-", 200)},
+                               {{"KOOPHONE_TOKEN", big_token}});
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text.substr(0, 2000);
+    EXPECT_EQ(mock.stats().released, 200u);
+}
+
+TEST(Release, InvalidLinesAndDuplicatesAreReportedNotSent) {
+    mock_server mock;
+    temp_dir dir;
+    write_file(dir.file("ids.txt"), "good-1\n  good-2 \r\nbad\x01id\ngood-1\n# comment\n\n" + std::string(300, 'z') + "\ngood-3\n");
+    const auto r = run_release(dir, client_args(mock, dir.file("ids.txt")));
+    EXPECT_EQ(r.exit_code, 1);
+    const auto records = parse_journal(r.journal);
+    std::map<std::string, int> outcomes;
+    std::set<std::uint64_t> invalid_lines;
+    for (const auto& rec : records) {
+        ++outcomes[rec.outcome];
+        if (rec.outcome == "invalid") invalid_lines.insert(rec.line);
+    }
+    EXPECT_EQ(outcomes["released"], 3);
+    EXPECT_EQ(outcomes["invalid"], 2);
+    EXPECT_EQ(invalid_lines, (std::set<std::uint64_t>{3, 7}));
+    EXPECT_EQ(mock.stats().requests, 3u);
+    EXPECT_NE(r.stderr_text.find("line 3"), std::string::npos) << r.stderr_text;
+    EXPECT_NE(r.stderr_text.find("1 duplicates"), std::string::npos) << r.stderr_text;
+}
+
+TEST(Release, UsageErrorsExit2AndSendNothing) {
+    mock_server mock;
+    temp_dir dir;
+    const auto ids = write_ids(dir, "e-", 10);
+    struct bad_case {
+        std::vector<std::string> args;
+        std::map<std::string, std::string> env;
+        std::string expect;
+    };
+    const std::vector<bad_case> cases = {
+        {client_args(mock, ids), {{"KOOPHONE_TOKEN", "<unset>"}}, "KOOPHONE_TOKEN"},
+        {client_args(mock, dir.file("missing.txt")), {}, "missing.txt"},
+        {{"--endpoint", "ftp://x", "--input", ids}, {}, "scheme"},
+        {client_args(mock, ids) + std::vector<std::string>{"--rate", "-5"}, {}, "--rate"},
+        {client_args(mock, ids) + std::vector<std::string>{"--request-timeout", "5"}, {}, "unit"},
+        {client_args(mock, ids) + std::vector<std::string>{"--concurrency", "0"}, {}, "--concurrency"},
+        {client_args(mock, ids) + std::vector<std::string>{"--no-such-flag"}, {}, "no-such-flag"},
+        {client_args(mock, ids) + std::vector<std::string>{"--output", dir.file("no/such/dir/out.jsonl")}, {}, "--output"},
+        {client_args(mock, ids) + std::vector<std::string>{"--token-file", dir.file("nope")}, {}, "--token-file"},
+        {client_args(mock, ids), {{"KOOPHONE_TOKEN", "bad\x01token"}}, "token"},
+    };
+    for (const auto& c : cases) {
+        const auto r = run_release(dir, c.args, c.env);
+        EXPECT_EQ(r.exit_code, 2) << c.expect << ": " << r.stderr_text;
+        EXPECT_NE(r.stderr_text.find(c.expect), std::string::npos) << r.stderr_text;
+        EXPECT_EQ(std::count(r.stderr_text.begin(), r.stderr_text.end(), '\n'), 1) << r.stderr_text;
+    }
+    EXPECT_EQ(mock.stats().requests, 0u);
+}
+
+TEST(Release, TokenFromFileAndHelpAndVersion) {
+    mock_server mock;
+    temp_dir dir;
+    write_file(dir.file("token"), std::string(test_token) + "\r\n");
+    const auto r = run_release(dir, client_args(mock, write_ids(dir, "k-", 20)) +
+                                        std::vector<std::string>{"--token-file", dir.file("token")},
+                               {{"KOOPHONE_TOKEN", "<unset>"}});
+    EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+
+    spawn_options o;
+    o.args = {"--version"};
+    o.stdout_file = dir.file("version.txt");
+    child v(o);
+    EXPECT_EQ(v.wait(std::chrono::seconds(10)), 0);
+    EXPECT_TRUE(read_file(dir.file("version.txt")).starts_with("koorelease "));
+    o.args = {"release", "--help"};
+    o.stdout_file = dir.file("help.txt");
+    child h(o);
+    EXPECT_EQ(h.wait(std::chrono::seconds(10)), 0);
+    const auto help = read_file(dir.file("help.txt"));
+    for (const char* flag : {"--endpoint", "--input", "--output", "--concurrency", "--rate", "--burst", "--max-attempts",
+                             "--connect-timeout", "--request-timeout", "--ca-file", "--insecure", "--token-file",
+                             "Exit codes"}) {
+        EXPECT_NE(help.find(flag), std::string::npos) << flag;
+    }
+}
+
+}  // namespace
+}  // namespace koorelease::test

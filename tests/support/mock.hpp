@@ -1,0 +1,60 @@
+#pragma once
+// `koorelease mock` as a test fixture: started on a free loopback port, its CA written to a
+// temporary file, its /mock/stats read over HTTPS, stopped with SIGTERM at the end.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/process.hpp"
+
+namespace koorelease::test {
+
+inline constexpr const char* test_token = "test-token-Zq8vR3xW";  // a token the tests look for in outputs
+
+struct mock_stats {
+    std::uint64_t requests = 0;
+    std::uint64_t released = 0;
+    std::uint64_t released_more_than_once = 0;
+    std::uint64_t request_ids_reused = 0;
+    std::uint64_t missing_request_id = 0;
+    std::map<std::string, std::uint64_t> by_status;
+    std::map<std::string, std::uint64_t> by_error_code;
+    std::vector<std::uint64_t> per_second;
+    std::vector<std::uint64_t> released_per_second;
+};
+
+class mock_server {
+public:
+    // `args`: fault flags. The mock requires test_token unless `token` says otherwise.
+    explicit mock_server(std::vector<std::string> args = {}, bool plain = false,
+                         std::string token = test_token);
+    ~mock_server();
+
+    std::uint16_t port() const { return port_; }
+    const std::string& ca_file() const { return ca_file_; }
+    std::string url() const;  // https://localhost:PORT (or http://127.0.0.1:PORT)
+    mock_stats stats() const;
+
+private:
+    temp_dir dir_;
+    bool plain_;
+    std::string ca_file_;
+    std::unique_ptr<child> process_;
+    std::uint16_t port_ = 0;
+};
+
+struct run_result {
+    int exit_code = -1;
+    std::string stderr_text;
+    std::vector<std::string> journal;  // the lines of --output
+};
+
+// Runs `koorelease release` to completion (at most `deadline`), with the test token in
+// KOOPHONE_TOKEN unless `env` says otherwise.
+run_result run_release(const temp_dir& dir, std::vector<std::string> args,
+                       std::map<std::string, std::string> env = {}, const std::string& stdin_file = {},
+                       std::chrono::seconds deadline = std::chrono::seconds(120));
+
+}  // namespace koorelease::test
