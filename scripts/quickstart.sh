@@ -27,7 +27,9 @@ build_dir=build
 cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Release)
 if [ "$mode" = sanitize ]; then
   build_dir=build-asan
-  cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Debug -DKOORELEASE_SANITIZE=address,undefined)
+  # -O2: g++ 12 miscompiles coroutines under ASan at -O0 (a moved-from std::map in a coroutine
+  # frame's owner is seen as corrupt). No -Werror: under ASan g++ warns falsely in <regex>.
+  cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKOORELEASE_SANITIZE=address,undefined -DKOORELEASE_WERROR=OFF)
 fi
 cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
 cmake --build "$build_dir" -j "$(nproc)"

@@ -455,6 +455,9 @@ private:
             co_return ec;
         }
         lowest.expires_never();
+        if constexpr (tls) {
+            if (SSL_session_reused(stream->native_handle())) ++summary_.tls_resumed;
+        }
         ++open_connections_;
         ++summary_.connections_opened;
         co_return error_code{};

@@ -31,9 +31,14 @@ session_cache::~session_cache() {
 int session_cache::on_new_session(SSL* ssl, SSL_SESSION* session) {
     auto* self = static_cast<session_cache*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), cache_index()));
     if (self == nullptr) return 0;
+    // Keep a copy: OpenSSL marks a session not resumable when its connection is freed without
+    // a TLS shutdown, which is how connections end here (the answer was complete; a
+    // close_notify round trip would only cost time).
+    SSL_SESSION* copy = SSL_SESSION_dup(session);
+    if (copy == nullptr) return 0;
     if (self->newest_ != nullptr) SSL_SESSION_free(self->newest_);
-    self->newest_ = session;
-    return 1;  // we keep the reference
+    self->newest_ = copy;
+    return 0;  // OpenSSL keeps (and frees) the original
 }
 
 void session_cache::offer(SSL* ssl) const {

@@ -54,6 +54,7 @@ struct run_summary {
     std::uint64_t retries = 0;
     std::uint64_t throttled = 0;      // throttled answers
     std::uint64_t connections_opened = 0;
+    std::uint64_t tls_resumed = 0;    // connections whose TLS session was resumed
     std::map<std::string, std::uint64_t, std::less<>> failures_by_reason;
     std::map<std::string, std::uint64_t, std::less<>> answers_by_code;  // "200 0", "500 KOOPHONE.API.9999", ...
     latency_histogram latency;        // of every answered attempt

@@ -1,7 +1,6 @@
 // `koorelease mock`: the options of the built-in fake KooPhone server.
 #include <CLI/CLI.hpp>
 
-#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -10,43 +9,16 @@
 #include <string_view>
 
 #include "cli/commands.hpp"
+#include "koorelease/duration.hpp"
 #include "mock/mock_server.hpp"
 
 namespace koorelease::cli {
 
 namespace {
 
-// "250ms", "5s", "2m", "1.5s", "500us", "1h". A stand-in until the shared duration parser
-// is wired in; a bare number is refused because its unit would be a guess.
-std::optional<std::chrono::microseconds> parse_duration(std::string_view text) {
-    std::size_t unit_at = text.find_first_not_of("0123456789.");
-    if (unit_at == 0 || unit_at == std::string_view::npos) return std::nullopt;
-    double value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + unit_at, value);
-    if (ec != std::errc{} || end != text.data() + unit_at || value < 0) return std::nullopt;
-    std::string_view unit = text.substr(unit_at);
-    double per_unit_us = 0;
-    if (unit == "us") {
-        per_unit_us = 1;
-    } else if (unit == "ms") {
-        per_unit_us = 1e3;
-    } else if (unit == "s") {
-        per_unit_us = 1e6;
-    } else if (unit == "m") {
-        per_unit_us = 60e6;
-    } else if (unit == "h") {
-        per_unit_us = 3600e6;
-    } else {
-        return std::nullopt;
-    }
-    double us = value * per_unit_us;
-    if (us > 24 * 3600e6) return std::nullopt;  // beyond a day is a typo, not a test setting
-    return std::chrono::microseconds(static_cast<std::int64_t>(us + 0.5));
-}
-
 const CLI::Validator duration_validator(
     [](std::string& text) -> std::string {
-        return parse_duration(text) ? std::string{}
+        return koorelease::parse_duration(text) ? std::string{}
                                     : "'" + text + "' is not a duration like 250ms, 5s or 2m";
     },
     "DURATION");
@@ -117,7 +89,8 @@ void add_mock_command(CLI::App& root, command_action& action) {
         if (settings->drop_rate + settings->fail_rate > 1.0) {
             throw CLI::ValidationError("--drop-rate + --fail-rate", "must not exceed 1");
         }
-        settings->latency = *parse_duration(*latency);  // validated by duration_validator
+        // Validated by duration_validator.
+        settings->latency = std::chrono::duration_cast<std::chrono::microseconds>(*koorelease::parse_duration(*latency));
         if (seed_option->count() > 0) settings->seed = *seed;
         action = [settings] {
             // The token comes from the environment only: command lines are visible to every

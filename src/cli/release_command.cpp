@@ -112,11 +112,12 @@ void print_summary(const run_summary& s, bool to_terminal) {
     if (s.not_sent) out += ", " + std::to_string(s.not_sent) + " not sent";
     const double rps = s.elapsed_s > 0 ? static_cast<double>(s.requests) / s.elapsed_s : 0;
     std::snprintf(line, sizeof line,
-                  "\nkoorelease: %llu requests (%llu retries, %llu throttled) on %llu connections in %.2f s: "
+                  "\nkoorelease: %llu requests (%llu retries, %llu throttled) on %llu connections (%llu TLS resumed) in %.2f s: "
                   "%.0f requests/s; latency p50 %s, p90 %s, p99 %s, max %s",
                   static_cast<unsigned long long>(s.requests), static_cast<unsigned long long>(s.retries),
                   static_cast<unsigned long long>(s.throttled),
-                  static_cast<unsigned long long>(s.connections_opened), s.elapsed_s, rps,
+                  static_cast<unsigned long long>(s.connections_opened),
+                  static_cast<unsigned long long>(s.tls_resumed), s.elapsed_s, rps,
                   format_ms(s.latency.percentile_us(50)).c_str(), format_ms(s.latency.percentile_us(90)).c_str(),
                   format_ms(s.latency.percentile_us(99)).c_str(),
                   format_ms(static_cast<double>(s.latency.max_us())).c_str());

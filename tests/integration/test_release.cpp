@@ -1,5 +1,6 @@
 // The real binary against `koorelease mock` over TLS on loopback: what an operator would check.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <simdjson.h>
 
 #include <algorithm>
@@ -213,6 +214,50 @@ TEST(Release, ReconnectsAfterConnectionCloseAndDroppedConnections) {
     EXPECT_EQ(s.released_more_than_once, 0u);
     EXPECT_GT(s.requests, static_cast<std::uint64_t>(n));  // the dropped ones were sent again
     EXPECT_EQ(parse_journal(r.journal).size(), static_cast<std::size_t>(n));
+}
+
+TEST(Release, ReconnectsResumeTheTlsSession) {
+    mock_server mock({"--close-every", "1"});
+    temp_dir dir;
+    const auto r = run_release(dir, client_args(mock, write_ids(dir, "z-", 300)) + std::vector<std::string>{"--concurrency", "4"});
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    // 300 connections, one per request; all but the first few resumed a session.
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.stderr_text, m, std::regex("on (\\d+) connections \\((\\d+) TLS resumed\\)"))) << r.stderr_text;
+    EXPECT_EQ(std::stoi(m[1]), 300);
+    EXPECT_GE(std::stoi(m[2]), 290);
+}
+
+TEST(Release, InterruptFinishesRequestsInFlightRecordsThemAndExits4) {
+    mock_server mock;
+    temp_dir dir;
+    spawn_options o;
+    o.args = {"release", "--quiet", "--endpoint", mock.url(), "--ca-file", mock.ca_file(), "--input",
+              write_ids(dir, "n-", 5'000), "--output", "-", "--rate", "500"};
+    o.env["KOOPHONE_TOKEN"] = test_token;
+    o.stderr_file = dir.file("stderr.txt");
+    child c(o);
+    std::vector<std::string> lines;
+    for (int i = 0; i < 50; ++i) {  // some ids done: the run is under way
+        auto line = c.read_line(std::chrono::seconds(20));
+        ASSERT_TRUE(line);
+        lines.push_back(*line);
+    }
+    c.signal(SIGINT);
+    while (auto line = c.read_line(std::chrono::seconds(20))) lines.push_back(*line);
+    EXPECT_EQ(c.wait(std::chrono::seconds(20)), 4);
+    const auto records = parse_journal(lines);
+    ASSERT_EQ(records.size(), lines.size());
+    std::size_t released = 0;
+    for (const auto& rec : records) {
+        ASSERT_TRUE(rec.outcome == "released" || rec.outcome == "aborted") << rec.outcome;
+        released += rec.outcome == "released";
+    }
+    const auto s = mock.stats();
+    EXPECT_LT(s.requests, 5'000u);            // it did stop
+    EXPECT_EQ(released, s.released);          // every release the server made is recorded
+    const auto err = read_file(dir.file("stderr.txt"));
+    EXPECT_NE(err.find("interrupted"), std::string::npos) << err;
 }
 
 TEST(Release, RejectedTokenStopsTheRunQuicklyWithExit3) {
