@@ -55,7 +55,7 @@ case "$mode" in
     echo "quickstart: releasing 100000 ids against koorelease mock at $url"
     set +e
     KOOPHONE_TOKEN=demo-token "$bin" release --endpoint "$url" --ca-file "$work/ca.pem" \
-      --input "$work/ids.txt" --output results.jsonl
+      --input "$work/ids.txt" --output results.jsonl --force
     code=$?
     set -e
     echo "quickstart: exit code $code; one JSON line per id in results.jsonl, e.g.:"

@@ -18,7 +18,6 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/unordered/unordered_flat_set.hpp>
 
 #include <charconv>
 #include <condition_variable>
@@ -29,6 +28,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "koorelease/classify.hpp"
@@ -55,6 +55,19 @@ constexpr std::size_t batch_size = 256;       // ids handed from the reader thre
 constexpr std::size_t batches_ahead = 4;      // batches the reader may get ahead by
 constexpr std::uint32_t answer_header_limit = 32 * 1024;
 constexpr std::uint64_t answer_body_limit = 64 * 1024;
+
+// Completion of the engine's coroutines: an exception escaping one is a bug; let it end the
+// run loudly (out of io_context::run) rather than leave the run waiting for it forever.
+void rethrow(std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+}
+
+bool is_loopback(const std::string& host) {
+    if (host == "localhost") return true;
+    boost::system::error_code ec;
+    const auto a = asio::ip::make_address(host, ec);
+    return !ec && a.is_loopback();
+}
 
 // One distinct id on its way to a final outcome.
 struct job {
@@ -164,7 +177,8 @@ private:
 
 class engine {
 public:
-    engine(const release_settings& s, id_source& source, outcome_sink& sink, const run_hooks& hooks)
+    engine(const release_settings& s, id_source& source, outcome_sink& sink, const run_hooks& hooks,
+           prior_outcomes* prior)
         : settings_(s), source_(source), sink_(sink), hooks_(hooks), io_(1),
           tls_ctx_(detail::make_client_context(s.ca_file, s.insecure)),
           sessions_(tls_ctx_.native_handle()),
@@ -174,11 +188,18 @@ public:
           rng_(std::random_device{}()), work_available_(io_), space_available_(io_),
           input_available_(io_), signals_(io_, SIGINT, SIGTERM), ticker_(io_) {
         queue_capacity_ = s.queue_capacity ? s.queue_capacity : 4 * s.concurrency + 64;
+        if (prior != nullptr) {
+            seen_ = std::move(prior->final_ids);
+            invalid_lines_done_ = std::move(prior->invalid_lines);
+        }
     }
 
     run_summary run() {
         start_ = steady::now();
         if (settings_.insecure) warn("WARNING: --insecure: the server's certificate is NOT verified; anyone on the path can read the token");
+        if (!settings_.target.tls && !is_loopback(settings_.target.host)) {
+            warn("WARNING: plain http:// to " + settings_.target.host + ": the token travels unencrypted");
+        }
 
         error_code ec;
         tcp::resolver resolver(io_);
@@ -192,13 +213,13 @@ public:
 
         signals_.async_wait([this](const error_code& e, int) { on_signal(e); });
         if (!stopping_) {
-            asio::co_spawn(io_, feed(), asio::detached);
+            asio::co_spawn(io_, feed(), rethrow);
             for (std::uint32_t i = 0; i < settings_.concurrency; ++i) {
                 ++workers_running_;
                 worker_timers_.push_back(std::make_unique<asio::steady_timer>(io_));
-                asio::co_spawn(io_, worker(i), asio::detached);
+                asio::co_spawn(io_, worker(i), rethrow);
             }
-            asio::co_spawn(io_, tick(), asio::detached);
+            asio::co_spawn(io_, tick(), rethrow);
         } else {
             signals_.cancel();
         }
@@ -208,6 +229,10 @@ public:
         handoff_.close();
         source_.cancel();
         if (reader.joinable()) reader.join();
+        // Ids the reader had handed over but the engine never took: read, not sent.
+        for (std::vector<input_item> batch; handoff_.pop(batch);) {
+            for (const auto& item : batch) summary_.not_sent += item.valid ? 1 : 0;
+        }
         // Ids never sent get no record (a later run simply sends them); ids sent without a
         // known outcome get an "aborted" one, with the request ids a support ticket needs.
         for (auto& j : live_) {
@@ -225,7 +250,8 @@ public:
             journal_error(e.what());
         }
         summary_.duplicates = duplicates_.load();
-        summary_.input_complete = input_done_;
+        summary_.already_final = already_final_.load();
+        summary_.input_complete = input_done_ && summary_.stopped_by != run_error::input_failed;
         summary_.elapsed_s = std::chrono::duration<double>(steady::now() - start_).count();
         summary_.throttled = throttle_.throttled_count();
         if (hooks_.on_progress) hooks_.on_progress(snapshot());
@@ -237,7 +263,6 @@ private:
 
     // On the reader thread: read, drop duplicates, hand batches over.
     void read_input() {
-        boost::unordered_flat_set<std::string> seen;
         std::vector<input_item> batch;
         batch.reserve(batch_size);
         auto hand_over = [&]() -> bool {
@@ -254,10 +279,13 @@ private:
         try {
             input_item item;
             while (open && source_.next(item)) {
-                if (item.valid && !seen.insert(item.text).second) {
-                    duplicates_.fetch_add(1, std::memory_order_relaxed);
+                if (item.valid && !seen_.insert(item.text)) {
+                    // Final in the journal of an earlier run (--resume), or a repeat.
+                    (seen_.is_final_before(item.text) ? already_final_ : duplicates_)
+                        .fetch_add(1, std::memory_order_relaxed);
                     continue;
                 }
+                if (!item.valid && invalid_lines_done_.contains(item.line)) continue;
                 batch.push_back(std::move(item));
                 item = {};
                 if (batch.size() >= batch_size) open = hand_over();
@@ -340,6 +368,7 @@ private:
         answer_parser parser;
         std::string code_key;
         std::uint32_t connect_failures = 0;
+        bool reused = false;  // whether the connection already carried a request
         auto& timer = *worker_timers_[slot];
 
         for (;;) {
@@ -359,6 +388,24 @@ private:
                     continue;
                 }
                 j->retry_pending = false;
+                ++summary_.retries;
+            }
+
+            // Wait for a slot under the rate limit first, so that a connection is not left
+            // idle (and perhaps closed by the server) while we wait. A Retry-After that
+            // arrives during the wait pauses this request too.
+            for (;;) {
+                const auto now = steady::now();
+                const auto send_at = limiter_.reserve(now);
+                if (send_at > now) {
+                    timer.expires_at(send_at);
+                    co_await timer.async_wait(use_tuple);
+                }
+                if (stopping_ || limiter_.paused_until() <= steady::now()) break;
+            }
+            if (stopping_) {
+                ready_.push_front(j);  // not sent: it is counted as "not sent" at the end
+                break;
             }
 
             // Connect if needed. A failed connection costs the id no attempt: it goes back.
@@ -379,18 +426,7 @@ private:
                     continue;
                 }
                 connect_failures = 0;
-            }
-
-            // Wait for a slot under the rate limit.
-            const auto now = steady::now();
-            const auto send_at = limiter_.reserve(now);
-            if (send_at > now) {
-                timer.expires_at(send_at);
-                co_await timer.async_wait(use_tuple);
-            }
-            if (stopping_) {
-                ready_.push_front(j);  // not sent: it gets an "aborted" record at the end
-                break;
+                reused = false;
             }
 
             // One attempt.
@@ -409,6 +445,14 @@ private:
                 close(stream);
                 buffer.clear();
             }
+            if (!result.answered && reused && result.failure == transport_failure::connection_lost) {
+                // A kept-alive connection the server had closed meanwhile: the request never
+                // got a chance. Send it again on a fresh connection, at no cost to the id.
+                ready_.push_front(j);
+                work_available_.notify_one();
+                continue;
+            }
+            reused = true;
             handle(j, result, parser, code_key, latency);
         }
         if (stream) close(stream);
@@ -576,7 +620,6 @@ private:
         }
         j->retry_pending = true;
         j->retry_after_timeout = after_timeout;
-        ++summary_.retries;
         schedule(j, settings_.retry_backoff.delay(j->counted_attempts - 1, rng_));
     }
 
@@ -596,7 +639,7 @@ private:
             wait = std::min(*retry_after, settings_.max_retry_after);
             limiter_.pause_until(now + wait);
         } else {
-            wait = settings_.throttle_backoff.delay(j->throttled - 1, rng_);
+            wait = std::max(settings_.throttle_backoff.base, settings_.throttle_backoff.delay(j->throttled - 1, rng_));
         }
         schedule(j, wait);
     }
@@ -684,6 +727,8 @@ private:
         if (input_done_ && live_.empty() && !finished_) {
             finished_ = true;
             work_available_.notify_all();
+            // A worker waiting out a connection backoff holds no id: no need to wait for it.
+            for (auto& t : worker_timers_) t->cancel();
         }
     }
 
@@ -701,6 +746,9 @@ private:
             case run_error::journal_failed: stop_reason_short_ = "run stopped: journal write failed"; break;
             case run_error::input_failed: stop_reason_short_ = "run stopped: input read failed"; break;
         }
+        if (why != run_error::interrupted) {
+            warn("stopping: " + summary_.stop_detail + (in_flight_ ? "; finishing " + std::to_string(in_flight_) + " requests in flight" : std::string()));
+        }
         handoff_.close();
         source_.cancel();
         for (auto& j : live_) {
@@ -713,8 +761,8 @@ private:
     }
 
     void on_signal(const error_code& ec) {
-        if (ec) return;
-        if (stopping_) {
+        if (ec || workers_running_ == 0) return;
+        if (++signals_received_ > 1) {
             // A second signal: leave now. What is written stays valid JSON Lines.
             try {
                 sink_.flush();
@@ -790,7 +838,10 @@ private:
     std::mt19937_64 rng_;
 
     handoff handoff_;
+    id_set seen_;                                       // used by the reader thread only
+    std::unordered_set<std::uint64_t> invalid_lines_done_;  // reader thread only
     std::atomic<std::uint64_t> duplicates_{0};
+    std::atomic<std::uint64_t> already_final_{0};
     job_list live_;                 // every id read and not yet final
     std::deque<job_ref> ready_;     // ids ready to be sent
     std::size_t queue_capacity_ = 0;
@@ -802,6 +853,7 @@ private:
     std::vector<std::unique_ptr<asio::steady_timer>> worker_timers_;
 
     std::uint32_t workers_running_ = 0;
+    std::uint32_t signals_received_ = 0;
     std::uint32_t open_connections_ = 0;
     std::uint64_t in_flight_ = 0;
     std::uint64_t waiting_retry_ = 0;
@@ -825,8 +877,8 @@ int run_summary::exit_code() const {
 }
 
 run_summary run_release(const release_settings& settings, id_source& source, outcome_sink& sink,
-                        const run_hooks& hooks) {
-    engine e(settings, source, sink, hooks);
+                        const run_hooks& hooks, prior_outcomes* prior) {
+    engine e(settings, source, sink, hooks, prior);
     return e.run();
 }
 

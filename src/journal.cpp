@@ -10,6 +10,10 @@
 
 #include "koorelease/json_text.hpp"
 
+#include <simdjson.h>
+
+#include <fstream>
+
 namespace koorelease {
 
 namespace {
@@ -122,6 +126,56 @@ void jsonl_journal::sync() {
     if (::fdatasync(fd_) != 0 && errno != EINVAL && errno != EROFS) {
         throw std::runtime_error("cannot sync the journal " + name_ + ": " + std::strerror(errno));
     }
+}
+
+bool load_prior_outcomes(const std::string& path, prior_outcomes& out, std::string& error) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        error = "cannot read the journal '" + path + "' to resume: " + std::strerror(errno);
+        return false;
+    }
+    simdjson::dom::parser parser;
+    std::string line;
+    std::uint64_t number = 0;
+    std::uint64_t offset = 0;
+    while (std::getline(in, line)) {
+        ++number;
+        const bool complete = !in.eof();  // getline stopped at a '\n'
+        simdjson::dom::element doc;
+        std::string_view id, what;
+        std::uint64_t input_line = 0;
+        const bool parsed = parser.parse(line).get(doc) == simdjson::SUCCESS &&
+                            doc["outcome"].get(what) == simdjson::SUCCESS;
+        if (!complete) {
+            // The last line of a run that was killed: it may be cut anywhere, even where it
+            // still parses. Its id is simply sent again.
+            out.torn_tail = true;
+            break;
+        }
+        if (!parsed) {
+            error = "the journal '" + path + "' is not a koorelease journal: line " +
+                    std::to_string(number) +
+                    " is not a JSON record (only the last line may be incomplete); use another --output";
+            return false;
+        }
+        offset += line.size() + 1;
+        ++out.records;
+        if (what == outcome::invalid) {
+            if (doc["line"].get(input_line) == simdjson::SUCCESS) out.invalid_lines.insert(input_line);
+            continue;
+        }
+        if (doc["instance_id"].get(id) != simdjson::SUCCESS) {
+            error = "the journal '" + path + "': line " + std::to_string(number) + " has no instance_id";
+            return false;
+        }
+        if (what == outcome::released || what == outcome::failed) {
+            out.final_ids.insert(id, id_set::mark::final_before);
+        } else {
+            ++out.aborted;
+        }
+    }
+    out.keep_bytes = offset;
+    return true;
 }
 
 }  // namespace koorelease

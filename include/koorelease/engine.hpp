@@ -48,6 +48,7 @@ struct run_summary {
     std::uint64_t failed = 0;
     std::uint64_t invalid = 0;        // lines that were not ids
     std::uint64_t duplicates = 0;     // repeated ids, released once
+    std::uint64_t already_final = 0;  // ids final in the journal already (--resume): not sent
     std::uint64_t aborted = 0;        // ids sent whose outcome is unknown because the run stopped
     std::uint64_t not_sent = 0;       // ids read but never sent because the run stopped (no record)
     std::uint64_t requests = 0;       // attempts sent
@@ -75,7 +76,8 @@ struct run_hooks {
 // Runs the whole job and returns when every id is final or the run stopped. Signals
 // (SIGINT, SIGTERM) stop it gracefully: no new requests, the ones in flight finish.
 // Throws std::runtime_error for start-up failures (bad --ca-file, ...).
+// `prior`: what an earlier run's journal settled (--resume); its ids are not sent again.
 run_summary run_release(const release_settings& settings, id_source& source, outcome_sink& sink,
-                        const run_hooks& hooks = {});
+                        const run_hooks& hooks = {}, prior_outcomes* prior = nullptr);
 
 }  // namespace koorelease

@@ -60,7 +60,7 @@ public:
 
     bool next(input_item& out) override;
     std::uint64_t size_hint() const override { return size_hint_; }
-    std::uint64_t bytes_read() const override { return bytes_read_; }
+    std::uint64_t bytes_read() const override { return bytes_read_.load(std::memory_order_relaxed); }
     void cancel() override;
 
 private:
@@ -71,7 +71,7 @@ private:
     std::atomic<bool> cancelled_{false};
     std::string name_;
     std::uint64_t size_hint_;
-    std::uint64_t bytes_read_ = 0;
+    std::atomic<std::uint64_t> bytes_read_{0};  // read by the progress line on another thread
     std::uint64_t line_ = 0;
     std::unique_ptr<char[]> buffer_;
     std::size_t begin_ = 0, end_ = 0;

@@ -8,7 +8,9 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
+#include "koorelease/id_set.hpp"
 #include "koorelease/request.hpp"
 
 namespace koorelease {
@@ -69,5 +71,20 @@ private:
     bool owns_fd_;
     std::string buffer_;
 };
+
+// What an earlier run's journal already settled, for --resume.
+struct prior_outcomes {
+    id_set final_ids;                                 // ids with a released or failed record
+    std::unordered_set<std::uint64_t> invalid_lines;  // input lines already recorded invalid
+    std::uint64_t records = 0;                        // records read
+    std::uint64_t aborted = 0;                        // "aborted" records (not final: sent again)
+    bool torn_tail = false;                           // the last line was incomplete and dropped
+    std::uint64_t keep_bytes = 0;                     // the journal's valid length (truncate to it)
+};
+
+// Reads a journal written by koorelease (or by a run that was killed: only its last line may
+// be incomplete). Returns false with a one-line `error` naming the line when it is not a
+// koorelease journal.
+bool load_prior_outcomes(const std::string& path, prior_outcomes& out, std::string& error);
 
 }  // namespace koorelease

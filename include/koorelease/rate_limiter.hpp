@@ -27,6 +27,7 @@ public:
     void set_rate(double rate, clock::time_point now);
 
     double rate() const { return rate_; }
+    clock::time_point paused_until() const { return paused_until_; }
     std::uint32_t burst() const { return burst_; }
 
 private:

@@ -1,6 +1,7 @@
 // koorelease: release the sessions of many Huawei Cloud KooPhone instances.
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
 
@@ -16,6 +17,9 @@ constexpr const char* exit_codes_text =
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A closed output pipe (`koorelease release | head`) must be a write error the run reports,
+    // not a silent death.
+    std::signal(SIGPIPE, SIG_IGN);
     CLI::App app{"koorelease " KOORELEASE_VERSION
                  ": release the sessions of many Huawei Cloud KooPhone instances, fast, within the "
                  "API's rate limits, with a record of what happened to every instance."};

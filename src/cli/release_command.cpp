@@ -1,6 +1,7 @@
 // `koorelease release`: the command line over the engine.
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -44,6 +45,8 @@ struct release_options {
     std::string ca_file;
     bool insecure = false;
     bool quiet = false;
+    bool resume = false;
+    bool force = false;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -82,9 +85,9 @@ std::string load_token(const std::string& token_file) {
     return token;
 }
 
-int open_output(const std::string& path) {
+int open_output(const std::string& path, bool append) {
     if (path == "-") return STDOUT_FILENO;
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
     if (fd < 0) {
         usage_error("cannot write --output '" + path + "': " + std::strerror(errno) +
                     " (choose a writable path, or - for stdout)");
@@ -110,6 +113,7 @@ void print_summary(const run_summary& s, bool to_terminal) {
     out += line;
     if (s.aborted) out += ", " + std::to_string(s.aborted) + " aborted";
     if (s.not_sent) out += ", " + std::to_string(s.not_sent) + " not sent";
+    if (s.already_final) out += ", " + std::to_string(s.already_final) + " already final in the journal (skipped)";
     const double rps = s.elapsed_s > 0 ? static_cast<double>(s.requests) / s.elapsed_s : 0;
     std::snprintf(line, sizeof line,
                   "\nkoorelease: %llu requests (%llu retries, %llu throttled) on %llu connections (%llu TLS resumed) in %.2f s: "
@@ -177,7 +181,36 @@ int run(const release_options& o) {
     std::string error;
     auto source = open_input(o.input, error);
     if (!source) usage_error(error);
-    const int out_fd = open_output(o.output);
+
+    // The journal is the record of what was released: never overwrite one by accident.
+    struct stat st {};
+    const bool journal_exists = o.output != "-" && ::stat(o.output.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    std::unique_ptr<prior_outcomes> prior;
+    if (o.resume) {
+        if (o.output == "-") usage_error("--resume needs --output FILE: the journal of the run to continue");
+        prior = std::make_unique<prior_outcomes>();
+        if (journal_exists) {
+            if (!load_prior_outcomes(o.output, *prior, error)) usage_error(error);
+            if (prior->torn_tail) {
+                // The previous run was killed mid-write: drop the incomplete line, so that
+                // what we append starts on a line of its own.
+                if (::truncate(o.output.c_str(), static_cast<off_t>(prior->keep_bytes)) != 0) {
+                    usage_error("cannot repair the journal '" + o.output + "': " + std::strerror(errno));
+                }
+            }
+            std::fprintf(stderr,
+                         "koorelease: resuming '%s': %llu ids already final%s; %llu aborted ones will be sent again\n",
+                         o.output.c_str(), static_cast<unsigned long long>(prior->final_ids.size()),
+                         prior->torn_tail ? " (its incomplete last line was dropped)" : "",
+                         static_cast<unsigned long long>(prior->aborted));
+        } else {
+            std::fprintf(stderr, "koorelease: no journal at '%s' yet: starting afresh\n", o.output.c_str());
+        }
+    } else if (journal_exists && st.st_size > 0 && !o.force) {
+        usage_error("--output '" + o.output + "' already holds a journal: add --resume to finish that run, "
+                    "or --force to overwrite it");
+    }
+    const int out_fd = open_output(o.output, o.resume);
     jsonl_journal journal(out_fd, o.output == "-" ? "<stdout>" : "'" + o.output + "'", out_fd != STDOUT_FILENO);
 
     const bool terminal = ::isatty(STDERR_FILENO) == 1;
@@ -186,7 +219,7 @@ int run(const release_options& o) {
     hooks.on_progress = [&](const progress_snapshot& p) { progress.update(p); };
     hooks.on_warning = [&](std::string_view text) { progress.message(text); };
 
-    const run_summary summary = run_release(s, *source, journal, hooks);
+    const run_summary summary = run_release(s, *source, journal, hooks, prior.get());
     progress.finish();
     print_summary(summary, terminal);
     return summary.exit_code();
@@ -233,6 +266,9 @@ void add_release_command(CLI::App& root, command_action& action) {
     cmd->add_option("--ca-file", opts->ca_file, "PEM trust anchors added to the system store");
     cmd->add_flag("--insecure", opts->insecure, "Skip certificate verification (dangerous; warned about on every run)");
     cmd->add_flag("-q,--quiet", opts->quiet, "No progress line");
+    cmd->add_flag("--resume", opts->resume,
+                  "Continue the run whose journal is --output: skip ids it records as released or failed, append the rest");
+    cmd->add_flag("--force", opts->force, "Overwrite an existing --output journal");
     cmd->callback([&action, opts] { action = [opts] { return run(*opts); }; });
 }
 

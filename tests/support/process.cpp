@@ -4,10 +4,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -115,6 +117,34 @@ std::optional<int> child::wait(std::chrono::milliseconds deadline) {
 
 void child::signal(int sig) {
     if (!status_) ::kill(pid_, sig);
+}
+
+bool wait_for_lines(const std::string& path, std::size_t lines, std::chrono::milliseconds deadline) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    const int in = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (in < 0) return false;
+    // Watch the directory: the file may not exist yet.
+    const auto slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+    ::inotify_add_watch(in, dir.c_str(), IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
+    bool ok = false;
+    for (;;) {
+        const std::string text = read_file(path);
+        if (static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) >= lines) {
+            ok = true;
+            break;
+        }
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        pollfd p{in, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left.count())) > 0) {
+            char events[4096];
+            while (::read(in, events, sizeof events) > 0) {
+            }
+        }
+    }
+    ::close(in);
+    return ok;
 }
 
 std::string read_file(const std::string& path) {

@@ -42,6 +42,10 @@ private:
     std::optional<int> status_;
 };
 
+// Waits until the file at `path` holds at least `lines` complete lines, watching it with
+// inotify (no sleeping); false when the deadline passes first.
+bool wait_for_lines(const std::string& path, std::size_t lines, std::chrono::milliseconds deadline);
+
 // The whole content of a file ("" if missing).
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& content);

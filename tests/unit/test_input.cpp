@@ -87,6 +87,14 @@ TEST(LineReader, YieldsIdsAndInvalidLinesWithLineNumbers) {
     EXPECT_EQ(items[3].line, 6u);
 }
 
+TEST(LineReader, IgnoresAByteOrderMarkOnTheFirstLineOnly) {
+    const auto items = read_all("\xEF\xBB\xBFi-abc\n\xEF\xBB\xBFi-def\n");
+    ASSERT_EQ(items.size(), 2u);
+    EXPECT_EQ(items[0].text, "i-abc");
+    EXPECT_TRUE(items[1].valid);  // a BOM inside the file is kept: it is not ours to guess
+    EXPECT_EQ(items[1].text, "\xEF\xBB\xBFi-def");
+}
+
 TEST(LineReader, ALineLongerThanTheBufferIsReportedNotHeld) {
     std::string text = "first\n" + std::string(200'000, 'x') + "\nafter\n" + std::string(70'000, 'y');
     const auto items = read_all(text);

@@ -106,3 +106,80 @@ TEST(Journal, AWriteErrorIsReportedNotSwallowed) {
 
 }  // namespace
 }  // namespace koorelease
+
+namespace koorelease {
+namespace {
+
+std::string journal_file(const std::string& content) {
+    char name[] = "/tmp/koorelease-journal-XXXXXX";
+    const int fd = ::mkstemp(name);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+    ::close(fd);
+    return name;
+}
+
+TEST(JournalReplay, FinalRecordsAreSkippedAbortedOnesAreNot) {
+    const std::string text =
+        "{\"instance_id\":\"a\",\"outcome\":\"released\",\"attempts\":1}\n"
+        "{\"instance_id\":\"b\",\"outcome\":\"failed\",\"reason\":\"instance does not exist\"}\n"
+        "{\"instance_id\":\"c\",\"outcome\":\"aborted\",\"attempts\":1}\n"
+        "{\"instance_id\":\"\",\"outcome\":\"invalid\",\"reason\":\"control character\",\"line\":7}\n";
+    const auto path = journal_file(text);
+    prior_outcomes p;
+    std::string error;
+    ASSERT_TRUE(load_prior_outcomes(path, p, error)) << error;
+    EXPECT_TRUE(p.final_ids.is_final_before("a"));
+    EXPECT_TRUE(p.final_ids.is_final_before("b"));
+    EXPECT_FALSE(p.final_ids.contains("c"));
+    EXPECT_EQ(p.aborted, 1u);
+    EXPECT_EQ(p.invalid_lines.count(7), 1u);
+    EXPECT_EQ(p.records, 4u);
+    EXPECT_FALSE(p.torn_tail);
+    EXPECT_EQ(p.keep_bytes, text.size());
+    ::unlink(path.c_str());
+}
+
+TEST(JournalReplay, ATornLastLineIsDroppedEvenWhenItParses) {
+    const std::string good = "{\"instance_id\":\"a\",\"outcome\":\"released\"}\n";
+    for (const std::string tail : {"{\"instance_id\":\"b\",\"outc", "{\"instance_id\":\"b\",\"outcome\":\"released\"}"}) {
+        const auto path = journal_file(good + tail);
+        prior_outcomes p;
+        std::string error;
+        ASSERT_TRUE(load_prior_outcomes(path, p, error)) << error;
+        EXPECT_TRUE(p.torn_tail);
+        EXPECT_TRUE(p.final_ids.contains("a"));
+        EXPECT_FALSE(p.final_ids.contains("b"));  // sent again: the release is idempotent
+        EXPECT_EQ(p.keep_bytes, good.size());
+        ::unlink(path.c_str());
+    }
+}
+
+TEST(JournalReplay, ACorruptLineInTheMiddleIsAnError) {
+    const auto path = journal_file("{\"instance_id\":\"a\",\"outcome\":\"released\"}\nnot json\n{\"instance_id\":\"b\",\"outcome\":\"released\"}\n");
+    prior_outcomes p;
+    std::string error;
+    EXPECT_FALSE(load_prior_outcomes(path, p, error));
+    EXPECT_NE(error.find("line 2"), std::string::npos) << error;
+    ::unlink(path.c_str());
+}
+
+TEST(JournalReplay, AnEmptyJournalIsFine) {
+    const auto path = journal_file("");
+    prior_outcomes p;
+    std::string error;
+    ASSERT_TRUE(load_prior_outcomes(path, p, error));
+    EXPECT_EQ(p.records, 0u);
+    EXPECT_EQ(p.keep_bytes, 0u);
+    ::unlink(path.c_str());
+}
+
+TEST(JournalReplay, AMissingJournalSaysSo) {
+    prior_outcomes p;
+    std::string error;
+    EXPECT_FALSE(load_prior_outcomes("/nonexistent/journal.jsonl", p, error));
+    EXPECT_NE(error.find("/nonexistent/journal.jsonl"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace koorelease
