@@ -10,7 +10,7 @@ mode=${1:-}
 case "$mode" in demo|test|sanitize) ;; *) echo "usage: $0 demo|test|sanitize" >&2; exit 2 ;; esac
 
 packages=(cmake ninja-build g++ pkg-config ca-certificates libssl-dev libboost1.81-dev
-          libsimdjson-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libgtest-dev)
+          libsimdjson-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libgtest-dev libbenchmark-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

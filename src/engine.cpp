@@ -190,6 +190,7 @@ public:
         queue_capacity_ = s.queue_capacity ? s.queue_capacity : 4 * s.concurrency + 64;
         if (prior != nullptr) {
             seen_ = std::move(prior->final_ids);
+            has_prior_ = seen_.size() > 0;
             invalid_lines_done_ = std::move(prior->invalid_lines);
         }
     }
@@ -279,10 +280,12 @@ private:
         try {
             input_item item;
             while (open && source_.next(item)) {
-                if (item.valid && !seen_.insert(item.text)) {
-                    // Final in the journal of an earlier run (--resume), or a repeat.
-                    (seen_.is_final_before(item.text) ? already_final_ : duplicates_)
-                        .fetch_add(1, std::memory_order_relaxed);
+                if (item.valid && has_prior_ && seen_.is_final_before(item.text)) {
+                    already_final_.fetch_add(1, std::memory_order_relaxed);  // --resume
+                    continue;
+                }
+                if (item.valid && settings_.deduplicate && !seen_.insert(item.text)) {
+                    duplicates_.fetch_add(1, std::memory_order_relaxed);
                     continue;
                 }
                 if (!item.valid && invalid_lines_done_.contains(item.line)) continue;
@@ -839,6 +842,7 @@ private:
 
     handoff handoff_;
     id_set seen_;                                       // used by the reader thread only
+    bool has_prior_ = false;                            // seen_ holds ids final before (--resume)
     std::unordered_set<std::uint64_t> invalid_lines_done_;  // reader thread only
     std::atomic<std::uint64_t> duplicates_{0};
     std::atomic<std::uint64_t> already_final_{0};

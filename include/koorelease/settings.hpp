@@ -42,8 +42,10 @@ struct release_settings {
     std::string ca_file;                   // PEM trust anchors added to the system store
     bool insecure = false;                 // skip certificate verification (warned about)
 
+    // Release a repeated id once (memory: about 35 bytes per distinct id). Off, memory stays
+    // the same however long the input; repeated ids are then sent and recorded again.
+    bool deduplicate = true;
     std::uint32_t queue_capacity = 0;      // ids read ahead of the workers; 0: 4 * concurrency + 64
-    std::chrono::nanoseconds journal_flush_interval{std::chrono::milliseconds(200)};
     std::chrono::nanoseconds journal_sync_interval{std::chrono::seconds(1)};
     std::chrono::nanoseconds progress_interval{std::chrono::milliseconds(250)};
     std::string user_agent = std::string("koorelease/") + KOORELEASE_VERSION;

@@ -47,6 +47,7 @@ struct release_options {
     bool quiet = false;
     bool resume = false;
     bool force = false;
+    bool no_dedup = false;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -173,6 +174,7 @@ int run(const release_options& o) {
     s.retry_budget.enabled = !o.no_retry_budget;
     s.ca_file = o.ca_file;
     s.insecure = o.insecure;
+    s.deduplicate = !o.no_dedup;
     if (!o.ca_file.empty() && ::access(o.ca_file.c_str(), R_OK) != 0) {
         usage_error("cannot read --ca-file '" + o.ca_file + "': " + std::strerror(errno));
     }
@@ -269,6 +271,8 @@ void add_release_command(CLI::App& root, command_action& action) {
     cmd->add_flag("--resume", opts->resume,
                   "Continue the run whose journal is --output: skip ids it records as released or failed, append the rest");
     cmd->add_flag("--force", opts->force, "Overwrite an existing --output journal");
+    cmd->add_flag("--no-dedup", opts->no_dedup,
+                  "Do not remember ids to drop repeats (saves ~35 bytes per id on huge inputs known to be unique)");
     cmd->callback([&action, opts] { action = [opts] { return run(*opts); }; });
 }
 
