@@ -45,13 +45,6 @@ std::vector<record> parse_journal(const std::vector<std::string>& lines) {
     return out;
 }
 
-std::string write_ids(const temp_dir& dir, const std::string& prefix, int count, const std::string& name = "ids.txt") {
-    std::string text;
-    for (int i = 0; i < count; ++i) text += prefix + std::to_string(i) + "\n";
-    write_file(dir.file(name), text);
-    return dir.file(name);
-}
-
 std::vector<std::string> client_args(const mock_server& m, const std::string& input) {
     return {"--endpoint", m.url(), "--ca-file", m.ca_file(), "--input", input};
 }
@@ -219,13 +212,16 @@ TEST(Release, ReconnectsAfterConnectionCloseAndDroppedConnections) {
 TEST(Release, ReconnectsResumeTheTlsSession) {
     mock_server mock({"--close-every", "1"});
     temp_dir dir;
-    const auto r = run_release(dir, client_args(mock, write_ids(dir, "z-", 300)) + std::vector<std::string>{"--concurrency", "4"});
+    // One connection at a time: each resumes the session the previous one was given (with
+    // several at once, two may offer the same TLS 1.3 ticket and one falls back to a full
+    // handshake, which is correct but not what this test measures).
+    const auto r = run_release(dir, client_args(mock, write_ids(dir, "z-", 300)) + std::vector<std::string>{"--concurrency", "1"});
     ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
-    // 300 connections, one per request; all but the first few resumed a session.
+    // 300 connections, one per request; all but the first resumed a session.
     std::smatch m;
     ASSERT_TRUE(std::regex_search(r.stderr_text, m, std::regex("on (\\d+) connections \\((\\d+) TLS resumed\\)"))) << r.stderr_text;
     EXPECT_EQ(std::stoi(m[1]), 300);
-    EXPECT_GE(std::stoi(m[2]), 290);
+    EXPECT_GE(std::stoi(m[2]), 299);
 }
 
 TEST(Release, InterruptFinishesRequestsInFlightRecordsThemAndExits4) {

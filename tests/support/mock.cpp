@@ -120,6 +120,13 @@ mock_stats mock_server::stats() const {
     return s;
 }
 
+std::string write_ids(const temp_dir& dir, const std::string& prefix, int count) {
+    std::string text;
+    for (int i = 0; i < count; ++i) text += prefix + std::to_string(i) + "\n";
+    write_file(dir.file("ids.txt"), text);
+    return dir.file("ids.txt");
+}
+
 run_result run_release(const temp_dir& dir, std::vector<std::string> args, std::map<std::string, std::string> env,
                        const std::string& stdin_file, std::chrono::seconds deadline) {
     spawn_options o;

@@ -45,6 +45,9 @@ private:
     std::uint16_t port_ = 0;
 };
 
+// Writes `count` ids "<prefix>0", "<prefix>1", ... to ids.txt in `dir`; returns its path.
+std::string write_ids(const temp_dir& dir, const std::string& prefix, int count);
+
 struct run_result {
     int exit_code = -1;
     std::string stderr_text;
