@@ -3,14 +3,16 @@
 #   bash scripts/quickstart.sh demo      # install, build, release 100,000 ids against the built-in mock
 #   bash scripts/quickstart.sh test      # install, build, run every test (ctest)
 #   bash scripts/quickstart.sh sanitize  # the tests again under AddressSanitizer + UBSan (CI runs it)
+#   bash scripts/quickstart.sh fuzz      # the parsers' libFuzzer targets, 60 s each (CI runs it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-}
-case "$mode" in demo|test|sanitize) ;; *) echo "usage: $0 demo|test|sanitize" >&2; exit 2 ;; esac
+case "$mode" in demo|test|sanitize|fuzz) ;; *) echo "usage: $0 demo|test|sanitize|fuzz" >&2; exit 2 ;; esac
 
 packages=(cmake ninja-build g++ pkg-config ca-certificates libssl-dev libboost1.81-dev
           libsimdjson-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libgtest-dev libbenchmark-dev)
+[ "$mode" = fuzz ] && packages+=(clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +23,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$mode" = fuzz ]; then
+  cmake -S tests/fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+  cmake --build build-fuzz -j "$(nproc)"
+  mkdir -p build-fuzz/corpus-answer build-fuzz/corpus-input
+  for t in answer input_line; do
+    corpus=build-fuzz/corpus-${t%_line}
+    echo "quickstart: fuzzing the $t parser for 60 s"
+    build-fuzz/fuzz_$t -max_total_time=60 -print_final_stats=1 "$corpus" 2>&1 | tail -n 3
+  done
+  echo "fuzz: 2 passed, 0 failed"
+  exit 0
 fi
 
 build_dir=build

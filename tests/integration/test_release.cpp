@@ -302,6 +302,17 @@ TEST(Release, UntrustedCertificateEndsTheRunBeforeAnyRequest) {
     EXPECT_TRUE(r.journal.empty());  // nothing was sent, so there is nothing to record
 }
 
+TEST(Release, ACertificateForAnotherHostNameIsRefused) {
+    // The mock's certificate names localhost and 127.0.0.1; 127.0.0.2 is loopback too.
+    mock_server mock({"--listen", "127.0.0.2:0"});
+    temp_dir dir;
+    const auto r = run_release(dir, {"--endpoint", "https://127.0.0.2:" + std::to_string(mock.port()), "--ca-file",
+                                     mock.ca_file(), "--input", write_ids(dir, "n-", 10)});
+    EXPECT_EQ(r.exit_code, 3) << r.stderr_text;
+    EXPECT_NE(r.stderr_text.find("certificate"), std::string::npos) << r.stderr_text;
+    EXPECT_TRUE(r.journal.empty());
+}
+
 TEST(Release, LargeTokenAndPlainHttpAndPathPrefix) {
     const std::string big_token(16 * 1024, 'T');
     mock_server mock({"--path-prefix", "/gw/koophone"}, true, big_token);
