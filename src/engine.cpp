@@ -95,6 +95,7 @@ struct attempt_result {
     bool keep_alive = true;
     std::optional<std::chrono::nanoseconds> retry_after;
     std::string body;
+    std::string server_request_id;  // only kept when attempts are logged
 };
 
 std::optional<std::chrono::nanoseconds> parse_retry_after(std::string_view v) {
@@ -451,6 +452,7 @@ private:
             if (!result.answered && reused && result.failure == transport_failure::connection_lost) {
                 // A kept-alive connection the server had closed meanwhile: the request never
                 // got a chance. Send it again on a fresh connection, at no cost to the id.
+                report_attempt(*j, result, "connection closed by the server while idle: sent again");
                 ready_.push_front(j);
                 work_available_.notify_one();
                 continue;
@@ -546,11 +548,28 @@ private:
         if (auto it = answer.find(http::field::retry_after); it != answer.end()) {
             out.retry_after = parse_retry_after(it->value());
         }
+        if (hooks_.on_attempt) {
+            if (auto it = answer.find("X-Request-Id"); it != answer.end()) out.server_request_id = it->value();
+        }
         out.body = std::move(answer.body());
         co_return out;
     }
 
     // ---- deciding what follows an attempt ------------------------------------------------
+
+    void report_attempt(const job& j, const attempt_result& result, std::string_view what) {
+        if (!hooks_.on_attempt) return;
+        attempt_report a;
+        a.instance_id = j.id;
+        a.request_id = view(j.request_ids.back());
+        a.server_request_id = result.server_request_id;
+        a.http_status = result.answered ? result.status : 0;
+        a.error_code = j.error_code;
+        a.what = what;
+        a.latency_ms = j.latency_ms;
+        a.attempt = static_cast<std::uint32_t>(j.request_ids.size());
+        hooks_.on_attempt(a);
+    }
 
     void handle(job_ref j, attempt_result& result, answer_parser& parser, std::string& code_key,
                 std::chrono::nanoseconds latency) {
@@ -560,6 +579,7 @@ private:
             j->error_msg.clear();
             j->last_failure = to_string(result.failure);
             count_answer(code_key, "no answer", to_string(result.failure));
+            report_attempt(*j, result, j->last_failure);
             retry(j, result.failure == transport_failure::timeout);
             return;
         }
@@ -570,6 +590,7 @@ private:
         j->error_code = body ? std::string(body->error_code) : std::string();
         j->error_msg = body ? std::string(body->error_msg) : std::string();
         j->last_failure = std::string(c.reason);
+        report_attempt(*j, result, to_string(c.what));
 
         char status_text[8];
         auto [status_end, status_ec] = std::to_chars(status_text, status_text + sizeof status_text, result.status);

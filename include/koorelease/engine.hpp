@@ -68,7 +68,20 @@ struct run_summary {
     int exit_code() const;
 };
 
+// One attempt, as it ended: for the debug log.
+struct attempt_report {
+    std::string_view instance_id;
+    std::string_view request_id;         // the x-request-id we sent
+    std::string_view server_request_id;  // the X-Request-Id the server answered with, if any
+    unsigned http_status = 0;            // 0: no answer
+    std::string_view error_code;
+    std::string_view what;               // the verdict, or why there was no answer
+    double latency_ms = 0;
+    std::uint32_t attempt = 0;           // 1 for the first
+};
+
 struct run_hooks {
+    std::function<void(const attempt_report&)> on_attempt;     // after every attempt (debug log)
     std::function<void(const progress_snapshot&)> on_progress;  // every progress_interval
     std::function<void(std::string_view)> on_warning;           // one-line notices for stderr
 };

@@ -14,6 +14,10 @@
 #include <string>
 #include <variant>
 
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include "commands.hpp"
 #include "koorelease/duration.hpp"
 #include "koorelease/engine.hpp"
@@ -48,10 +52,36 @@ struct release_options {
     bool resume = false;
     bool force = false;
     bool no_dedup = false;
+    std::string log_level = "off";
+    std::string log_file;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
     throw CLI::ValidationError(message);
+}
+
+// The log: off by default (the summary and notices go to stderr anyway); at debug, one line
+// per attempt. The token is in none of it: only the engine's request bytes hold it.
+std::shared_ptr<spdlog::logger> make_logger(const release_options& o) {
+    const auto level = spdlog::level::from_str(o.log_level);
+    if (level == spdlog::level::off && o.log_level != "off") {
+        usage_error("--log-level '" + o.log_level + "' is not one of off, error, warn, info, debug");
+    }
+    std::shared_ptr<spdlog::logger> logger;
+    try {
+        if (o.log_file.empty()) {
+            logger = std::make_shared<spdlog::logger>("koorelease", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+        } else {
+            logger = std::make_shared<spdlog::logger>(
+                "koorelease", std::make_shared<spdlog::sinks::basic_file_sink_mt>(o.log_file, false));
+        }
+    } catch (const spdlog::spdlog_ex& e) {
+        usage_error("cannot write --log-file '" + o.log_file + "': " + e.what());
+    }
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+    logger->set_level(level);
+    logger->flush_on(spdlog::level::warn);
+    return logger;
 }
 
 duration duration_option(const std::string& name, const std::string& text, bool allow_zero) {
@@ -215,15 +245,35 @@ int run(const release_options& o) {
     const int out_fd = open_output(o.output, o.resume);
     jsonl_journal journal(out_fd, o.output == "-" ? "<stdout>" : "'" + o.output + "'", out_fd != STDOUT_FILENO);
 
+    const auto log = make_logger(o);
     const bool terminal = ::isatty(STDERR_FILENO) == 1;
-    progress_printer progress(terminal, o.quiet);
+    // With the log on stderr, the live line would garble it.
+    progress_printer progress(terminal, o.quiet || (o.log_file.empty() && o.log_level != "off"));
     run_hooks hooks;
     hooks.on_progress = [&](const progress_snapshot& p) { progress.update(p); };
-    hooks.on_warning = [&](std::string_view text) { progress.message(text); };
+    hooks.on_warning = [&](std::string_view text) {
+        progress.message(text);
+        if (!o.log_file.empty()) log->warn("{}", text);
+    };
+    if (log->should_log(spdlog::level::debug)) {
+        hooks.on_attempt = [&](const attempt_report& a) {
+            log->debug("attempt instance_id={} attempt={} x-request-id={} status={} error_code={} "
+                       "server_request_id={} latency_ms={:.3f} result=\"{}\"",
+                       a.instance_id, a.attempt, a.request_id, a.http_status,
+                       a.error_code.empty() ? "-" : a.error_code,
+                       a.server_request_id.empty() ? "-" : a.server_request_id, a.latency_ms, a.what);
+        };
+    }
+    log->info("releasing sessions at {} with {} connections, rate {} (0: no limit), input {}, journal {}",
+              s.target.to_string(), s.concurrency, s.rate, o.input, o.output);
 
     const run_summary summary = run_release(s, *source, journal, hooks, prior.get());
     progress.finish();
     print_summary(summary, terminal);
+    log->info("done: {} released, {} failed, {} invalid, {} duplicates, {} requests in {:.2f} s, exit {}",
+              summary.released, summary.failed, summary.invalid, summary.duplicates, summary.requests,
+              summary.elapsed_s, summary.exit_code());
+    log->flush();
     return summary.exit_code();
 }
 
@@ -271,6 +321,9 @@ void add_release_command(CLI::App& root, command_action& action) {
     cmd->add_flag("--resume", opts->resume,
                   "Continue the run whose journal is --output: skip ids it records as released or failed, append the rest");
     cmd->add_flag("--force", opts->force, "Overwrite an existing --output journal");
+    cmd->add_option("--log-level", opts->log_level, "off, error, warn, info or debug (one line per attempt)")
+        ->capture_default_str();
+    cmd->add_option("--log-file", opts->log_file, "Append the log here (default: stderr)");
     cmd->add_flag("--no-dedup", opts->no_dedup,
                   "Do not remember ids to drop repeats (saves ~35 bytes per id on huge inputs known to be unique)");
     cmd->callback([&action, opts] { action = [opts] { return run(*opts); }; });

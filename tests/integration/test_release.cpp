@@ -281,6 +281,28 @@ TEST(Release, RejectedTokenStopsTheRunQuicklyWithExit3) {
     expect_token_not_leaked(r);
 }
 
+TEST(Release, DebugLogHasALinePerAttemptAndTheTokenNowhere) {
+    // Faults, retries, throttling and finally an expired token: every path that writes.
+    mock_server mock({"--fail-rate", "0.2", "--throttle-rps", "2000", "--token-expire-after", "1500", "--seed", "3"});
+    temp_dir dir;
+    const auto log = dir.file("debug.log");
+    const auto r = run_release(dir, client_args(mock, write_ids(dir, "l-", 3'000)) +
+                                        std::vector<std::string>{"--log-level", "debug", "--log-file", log,
+                                                                 "--output", "-", "--max-attempts", "8"});
+    EXPECT_EQ(r.exit_code, 3) << r.stderr_text;
+    const auto log_text = read_file(log);
+    const auto s = mock.stats();
+    EXPECT_EQ(std::count(log_text.begin(), log_text.end(), '\n') >= static_cast<long>(s.requests), true);
+    EXPECT_NE(log_text.find(" debug attempt instance_id=l-"), std::string::npos);
+    EXPECT_NE(log_text.find("status=500 error_code=KOOPHONE.API.9999"), std::string::npos);
+    EXPECT_NE(log_text.find("status=401 error_code=APIG.0307"), std::string::npos);
+    EXPECT_NE(log_text.find("server_request_id="), std::string::npos);
+    for (const auto& text : {log_text, r.stderr_text, read_file(dir.file("stdout.txt"))}) {
+        EXPECT_EQ(text.find(test_token), std::string::npos);
+    }
+    expect_token_not_leaked(r);
+}
+
 TEST(Release, WrongTokenIsRejectedAndNeverPrinted) {
     mock_server mock;
     temp_dir dir;
