@@ -32,20 +32,4 @@ std::optional<duration> parse_duration(std::string_view text) {
     return duration{static_cast<duration::rep>(std::llround(ns))};
 }
 
-std::string format_duration(duration d) {
-    const auto ns = d.count();
-    struct unit {
-        long long ns;
-        const char* name;
-    };
-    static constexpr unit units[] = {
-        {3'600'000'000'000LL, "h"}, {60'000'000'000LL, "m"}, {1'000'000'000LL, "s"},
-        {1'000'000LL, "ms"},        {1'000LL, "us"},
-    };
-    for (const auto& u : units) {
-        if (ns != 0 && ns % u.ns == 0) return std::to_string(ns / u.ns) + u.name;
-    }
-    return std::to_string(ns) + "ns";
-}
-
 }  // namespace koorelease

@@ -13,7 +13,4 @@ using duration = std::chrono::nanoseconds;
 // rejected: "5" could mean seconds or milliseconds, and guessing wrong is worse than asking.
 std::optional<duration> parse_duration(std::string_view text);
 
-// "250ms", "5s", "2m": the shortest exact form, for messages and --help.
-std::string format_duration(duration d);
-
 }  // namespace koorelease

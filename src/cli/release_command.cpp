@@ -132,8 +132,7 @@ std::string format_ms(double us) {
     return text;
 }
 
-void print_summary(const run_summary& s, bool to_terminal) {
-    (void)to_terminal;
+void print_summary(const run_summary& s) {
     std::string out;
     char line[512];
     std::snprintf(line, sizeof line,
@@ -269,7 +268,7 @@ int run(const release_options& o) {
 
     const run_summary summary = run_release(s, *source, journal, hooks, prior.get());
     progress.finish();
-    print_summary(summary, terminal);
+    print_summary(summary);
     log->info("done: {} released, {} failed, {} invalid, {} duplicates, {} requests in {:.2f} s, exit {}",
               summary.released, summary.failed, summary.invalid, summary.duplicates, summary.requests,
               summary.elapsed_s, summary.exit_code());
