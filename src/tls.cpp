@@ -18,14 +18,14 @@ int cache_index() {
 }
 }  // namespace
 
-session_cache::session_cache(SSL_CTX* ctx) {
+session_cache::session_cache(SSL_CTX* ctx, std::size_t capacity) : capacity_(capacity) {
     SSL_CTX_set_ex_data(ctx, cache_index(), this);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(ctx, &session_cache::on_new_session);
 }
 
 session_cache::~session_cache() {
-    if (newest_ != nullptr) SSL_SESSION_free(newest_);
+    for (auto* s : sessions_) SSL_SESSION_free(s);
 }
 
 int session_cache::on_new_session(SSL* ssl, SSL_SESSION* session) {
@@ -36,13 +36,23 @@ int session_cache::on_new_session(SSL* ssl, SSL_SESSION* session) {
     // close_notify round trip would only cost time).
     SSL_SESSION* copy = SSL_SESSION_dup(session);
     if (copy == nullptr) return 0;
-    if (self->newest_ != nullptr) SSL_SESSION_free(self->newest_);
-    self->newest_ = copy;
+    self->sessions_.push_back(copy);
+    if (self->sessions_.size() > self->capacity_) {
+        SSL_SESSION_free(self->sessions_.front());
+        self->sessions_.pop_front();
+    }
     return 0;  // OpenSSL keeps (and frees) the original
 }
 
-void session_cache::offer(SSL* ssl) const {
-    if (newest_ != nullptr && SSL_SESSION_is_resumable(newest_)) SSL_set_session(ssl, newest_);
+void session_cache::offer(SSL* ssl) {
+    while (!sessions_.empty()) {
+        SSL_SESSION* s = sessions_.back();  // the newest: the least likely to have expired
+        sessions_.pop_back();
+        const bool usable = SSL_SESSION_is_resumable(s) == 1;
+        if (usable) SSL_set_session(ssl, s);  // takes its own reference
+        SSL_SESSION_free(s);
+        if (usable) return;
+    }
 }
 
 ssl::context make_client_context(const std::string& ca_file, bool insecure) {

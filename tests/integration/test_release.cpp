@@ -212,16 +212,14 @@ TEST(Release, ReconnectsAfterConnectionCloseAndDroppedConnections) {
 TEST(Release, ReconnectsResumeTheTlsSession) {
     mock_server mock({"--close-every", "1"});
     temp_dir dir;
-    // One connection at a time: each resumes the session the previous one was given (with
-    // several at once, two may offer the same TLS 1.3 ticket and one falls back to a full
-    // handshake, which is correct but not what this test measures).
-    const auto r = run_release(dir, client_args(mock, write_ids(dir, "z-", 300)) + std::vector<std::string>{"--concurrency", "1"});
+    const auto r = run_release(dir, client_args(mock, write_ids(dir, "z-", 300)) + std::vector<std::string>{"--concurrency", "8"});
     ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
-    // 300 connections, one per request; all but the first resumed a session.
+    // 300 connections, one per request; all but the first few (opened before any
+    // session was known) resumed one.
     std::smatch m;
     ASSERT_TRUE(std::regex_search(r.stderr_text, m, std::regex("on (\\d+) connections \\((\\d+) TLS resumed\\)"))) << r.stderr_text;
     EXPECT_EQ(std::stoi(m[1]), 300);
-    EXPECT_GE(std::stoi(m[2]), 299);
+    EXPECT_GE(std::stoi(m[2]), 300 - 8);
 }
 
 TEST(Release, InterruptFinishesRequestsInFlightRecordsThemAndExits4) {
