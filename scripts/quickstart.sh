@@ -3,12 +3,13 @@
 #   bash scripts/quickstart.sh demo      # install, build, release 100,000 ids against the built-in mock
 #   bash scripts/quickstart.sh test      # install, build, run every test (ctest)
 #   bash scripts/quickstart.sh sanitize  # the tests again under AddressSanitizer + UBSan (CI runs it)
+#   bash scripts/quickstart.sh tsan      # the tests again under ThreadSanitizer (CI runs it)
 #   bash scripts/quickstart.sh fuzz      # the parsers' libFuzzer targets, 60 s each (CI runs it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-}
-case "$mode" in demo|test|sanitize|fuzz) ;; *) echo "usage: $0 demo|test|sanitize|fuzz" >&2; exit 2 ;; esac
+case "$mode" in demo|test|sanitize|tsan|fuzz) ;; *) echo "usage: $0 demo|test|sanitize|tsan|fuzz" >&2; exit 2 ;; esac
 
 packages=(cmake ninja-build g++ pkg-config ca-certificates libssl-dev libboost1.81-dev
           libsimdjson-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libgtest-dev libbenchmark-dev)
@@ -45,13 +46,18 @@ if [ "$mode" = sanitize ]; then
   # -O2: g++ 12 miscompiles coroutines under ASan at -O0 (a moved-from std::map in a coroutine
   # frame's owner is seen as corrupt). No -Werror: under ASan g++ warns falsely in <regex>.
   cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKOORELEASE_SANITIZE=address,undefined -DKOORELEASE_WERROR=OFF)
+elif [ "$mode" = tsan ]; then
+  # The engine has two threads (input reader, event loop) and the mock several.
+  build_dir=build-tsan
+  cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKOORELEASE_SANITIZE=thread -DKOORELEASE_WERROR=OFF)
 fi
 cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
 cmake --build "$build_dir" -j "$(nproc)"
 
 case "$mode" in
-  test|sanitize)
+  test|sanitize|tsan)
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+    export TSAN_OPTIONS=halt_on_error=1
     ctest --test-dir "$build_dir" --output-on-failure --timeout 600
     ;;
   demo)

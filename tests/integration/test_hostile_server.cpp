@@ -34,9 +34,10 @@ public:
         thread_ = std::thread([this] { serve(); });
     }
     ~raw_server() {
+        // The client has exited by now, so every connection reads end-of-file; stopping the
+        // accept loop is enough for the thread to end (held_ is the thread's until it has).
         stopping_ = true;
         ::shutdown(fd_, SHUT_RDWR);
-        for (int c : held_) ::shutdown(c, SHUT_RDWR);
         thread_.join();
         ::close(fd_);
         for (int c : held_) ::close(c);
