@@ -22,6 +22,10 @@ std::string_view to_string(transport_failure f) {
     return "unknown";
 }
 
+bool counts_as_attempt(transport_failure f, bool connection_was_reused) {
+    return !(connection_was_reused && f == transport_failure::connection_lost);
+}
+
 namespace {
 
 constexpr std::string_view koophone_prefix = "KOOPHONE.API.";

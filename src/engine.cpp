@@ -448,9 +448,7 @@ private:
                 close(stream);
                 buffer.clear();
             }
-            if (!result.answered && reused && result.failure == transport_failure::connection_lost) {
-                // A kept-alive connection the server had closed meanwhile: the request never
-                // got a chance. Send it again on a fresh connection, at no cost to the id.
+            if (!result.answered && !counts_as_attempt(result.failure, reused)) {
                 report_attempt(*j, result, "connection closed by the server while idle: sent again");
                 ready_.push_front(j);
                 work_available_.notify_one();

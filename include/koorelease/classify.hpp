@@ -41,4 +41,11 @@ enum class transport_failure {
 
 std::string_view to_string(transport_failure f);
 
+// Whether an attempt that got no answer counts against --max-attempts. A kept-alive
+// connection that the server closed while it was idle loses the request before the server
+// could act on it: that one is sent again on a fresh connection at no cost to the id.
+// A fresh connection failing the same way counts, so a server that always drops requests
+// still ends in "retries exhausted".
+bool counts_as_attempt(transport_failure f, bool connection_was_reused);
+
 }  // namespace koorelease

@@ -92,5 +92,13 @@ TEST(Classify, ClientErrorsAndRedirectsFail) {
     EXPECT_NE(classify(404, nullptr).reason.find("--endpoint"), std::string_view::npos);
 }
 
+TEST(Classify, OnlyALostRequestOnAReusedConnectionIsFree) {
+    EXPECT_FALSE(counts_as_attempt(transport_failure::connection_lost, true));
+    EXPECT_TRUE(counts_as_attempt(transport_failure::connection_lost, false));
+    EXPECT_TRUE(counts_as_attempt(transport_failure::timeout, true));
+    EXPECT_TRUE(counts_as_attempt(transport_failure::malformed_answer, true));
+    EXPECT_TRUE(counts_as_attempt(transport_failure::timeout, false));
+}
+
 }  // namespace
 }  // namespace koorelease
