@@ -21,13 +21,13 @@ public:
                        "--endpoint names the right host)";
             case run_error::endpoint_unreachable:
                 return "the endpoint is unreachable: no connection could be made; check "
-                       "--endpoint, DNS, firewalls and proxies, then run again";
+                       "--endpoint, DNS, firewalls and proxies, then run the same command with --resume";
             case run_error::interrupted:
                 return "interrupted by a signal: ids without a final record were not finished; "
-                       "run again on the same input to finish them";
+                       "run the same command with --resume to finish them";
             case run_error::journal_failed:
                 return "the journal could not be written: free space or fix permissions of "
-                       "--output, then run again";
+                       "--output, then run the same command with --resume";
             case run_error::input_failed:
                 return "the input could not be read to the end";
         }

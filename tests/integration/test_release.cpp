@@ -256,6 +256,34 @@ TEST(Release, InterruptFinishesRequestsInFlightRecordsThemAndExits4) {
     EXPECT_NE(err.find("interrupted"), std::string::npos) << err;
 }
 
+TEST(Release, ASecondSignalExitsAtOnceWithoutWaitingForRequestsInFlight) {
+    // Answers take 6 s; one request a second on 4 connections. When the first answer is in,
+    // three more are in flight for up to 3 s: the first signal would wait for them, the
+    // second must not.
+    mock_server mock({"--latency", "6s"});
+    temp_dir dir;
+    spawn_options o;
+    o.args = {"release", "--quiet", "--endpoint", mock.url(), "--ca-file", mock.ca_file(), "--input",
+              write_ids(dir, "q-", 50), "--output", "-", "--rate", "1", "--concurrency", "4"};
+    o.env["KOOPHONE_TOKEN"] = test_token;
+    o.stderr_file = dir.file("stderr.txt");
+    child c(o);
+    const auto first = c.read_line(std::chrono::seconds(30));
+    ASSERT_TRUE(first);
+    c.signal(SIGINT);
+    // Two signals sent back to back may merge into one: wait until the first was handled.
+    ASSERT_TRUE(wait_for_lines(dir.file("stderr.txt"), 1, std::chrono::seconds(10)));
+    EXPECT_NE(read_file(dir.file("stderr.txt")).find("interrupted"), std::string::npos);
+    c.signal(SIGINT);
+    EXPECT_EQ(c.wait(std::chrono::milliseconds(1500)), 4);
+    std::vector<std::string> lines{*first};
+    while (auto line = c.read_line(std::chrono::seconds(1))) lines.push_back(*line);
+    for (const auto& line : lines) {
+        EXPECT_EQ(line.front(), '{');
+        EXPECT_EQ(line.back(), '}');
+    }
+}
+
 TEST(Release, RejectedTokenStopsTheRunQuicklyWithExit3) {
     mock_server mock({"--token-expire-after", "300"});
     temp_dir dir;
