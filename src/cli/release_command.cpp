@@ -212,6 +212,10 @@ int run(const release_options& o) {
     std::string error;
     auto source = open_input(o.input, error);
     if (!source) usage_error(error);
+    if (o.input == "-" && ::isatty(STDIN_FILENO) == 1) {
+        std::fprintf(stderr, "koorelease: reading instance ids from the terminal, one per line; end with Ctrl-D "
+                             "(or give --input FILE)\n");
+    }
 
     // The journal is the record of what was released: never overwrite one by accident.
     struct stat st {};
