@@ -37,6 +37,25 @@ TEST(Journal, ReleasedRecordHasEveryField) {
                    "\"finished_at\":\"2026-11-27T10:47:54.123Z\"}\n");
 }
 
+TEST(Journal, TimestampsFollowTheClockAcrossSecondsAndDays) {
+    outcome_record r;
+    r.instance_id = "t";
+    r.outcome = outcome::released;
+    std::string out;
+    for (auto [ms, text] : std::initializer_list<std::pair<long long, const char*>>{
+             {1795776474123, "2026-11-27T10:47:54.123Z"},
+             {1795776474999, "2026-11-27T10:47:54.999Z"},
+             {1795776475000, "2026-11-27T10:47:55.000Z"},
+             {1795823999007, "2026-11-27T23:59:59.007Z"},
+             {1795824000070, "2026-11-28T00:00:00.070Z"},
+             {1795776474123, "2026-11-27T10:47:54.123Z"}}) {
+        r.finished_at = std::chrono::system_clock::time_point{} + std::chrono::milliseconds(ms);
+        out.clear();
+        format_record(out, r);
+        EXPECT_NE(out.find(std::string("\"finished_at\":\"") + text + "\""), std::string::npos) << out;
+    }
+}
+
 TEST(Journal, HostileStringsStayValidJson) {
     outcome_record r;
     r.instance_id = "a\"b\\c";
