@@ -394,6 +394,19 @@ TEST(Release, InvalidLinesAndDuplicatesAreReportedNotSent) {
     EXPECT_NE(r.stderr_text.find("1 duplicates"), std::string::npos) << r.stderr_text;
 }
 
+TEST(Release, WithoutDeduplicationRepeatsAreSentAndRecordedAgain) {
+    mock_server mock;
+    temp_dir dir;
+    write_file(dir.file("ids.txt"), "d-1\nd-2\nd-1\n");
+    const auto r = run_release(dir, client_args(mock, dir.file("ids.txt")) + std::vector<std::string>{"--no-dedup"});
+    EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+    EXPECT_EQ(r.journal.size(), 3u);
+    auto s = mock.stats();
+    EXPECT_EQ(s.requests, 3u);
+    EXPECT_EQ(s.released, 2u);
+    EXPECT_EQ(s.released_more_than_once, 1u);
+}
+
 TEST(Release, UsageErrorsExit2AndSendNothing) {
     mock_server mock;
     temp_dir dir;
