@@ -27,10 +27,10 @@ void request_builder::build(std::string& out, const request_id& id,
     out += "\r\nx-request-id: ";
     out += view(id);
     out += "\r\nContent-Length: ";
-    // The body goes after the headers, but its length must come first: build the body at
-    // the end of the buffer, then move it behind the headers.
-    std::string body;
-    body.reserve(32 + instance_id.size());
+    // The body goes after the headers, but its length must come first: build it in a
+    // reused scratch buffer (no allocation per request), then append it.
+    thread_local std::string body;
+    body.clear();
     body += "{\"instance_id\":\"";
     append_json_escaped(body, instance_id);
     body += "\"}";
