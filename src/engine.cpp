@@ -71,7 +71,6 @@ bool is_loopback(const std::string& host) {
 // One distinct id on its way to a final outcome.
 struct job {
     std::string id;
-    std::uint64_t line = 0;
     std::uint32_t counted_attempts = 0;  // the ones --max-attempts counts (not throttled ones)
     std::uint32_t throttled = 0;
     bool retry_pending = false;          // the next attempt is a retry, to be paid for when sent
@@ -240,7 +239,7 @@ public:
             if (j.request_ids.empty()) {
                 ++summary_.not_sent;
             } else {
-                write_aborted(j);
+                write_record(record_of(j, outcome::aborted, aborted_reason(summary_.stopped_by.value_or(run_error::interrupted))));
                 ++summary_.aborted;
             }
         }
@@ -338,7 +337,6 @@ private:
                 ++summary_.ids;
                 auto& j = live_.emplace_back();
                 j.id = std::move(item.text);
-                j.line = item.line;
                 ready_.push_back(std::prev(live_.end()));
                 work_available_.notify_one();
             }
@@ -413,7 +411,7 @@ private:
 
             // Connect if needed. A failed connection costs the id no attempt: it goes back.
             if (!stream) {
-                error_code ec = co_await connect(stream, slot);
+                error_code ec = co_await connect(stream);
                 if (ec) {
                     ready_.push_front(j);
                     work_available_.notify_one();
@@ -461,7 +459,7 @@ private:
     }
 
     template <class Stream>
-    asio::awaitable<error_code> connect(std::optional<Stream>& stream, std::uint32_t /*slot*/) {
+    asio::awaitable<error_code> connect(std::optional<Stream>& stream) {
         constexpr bool tls = !std::is_same_v<Stream, beast::tcp_stream>;
         if constexpr (tls) {
             stream.emplace(io_, tls_ctx_);
@@ -697,27 +695,17 @@ private:
     }
 
     void finish(job_ref j, std::string_view what, std::string_view reason) {
-        outcome_record r;
-        r.instance_id = j->id;
-        r.outcome = what;
-        r.reason = reason;
-        r.attempts = static_cast<std::uint32_t>(j->request_ids.size());
-        r.http_status = j->http_status;
-        r.error_code = j->error_code;
-        r.error_msg = j->error_msg;
-        r.request_ids = j->request_ids;
-        r.latency_ms = j->latency_ms;
-        r.finished_at = std::chrono::system_clock::now();
-        write_record(r);
+        write_record(record_of(*j, what, reason));
         live_.erase(j);
         maybe_finish();
     }
 
-    void write_aborted(const job& j) {
+    // The record of a job as it stands: final (released, failed) or, at a stop, aborted.
+    static outcome_record record_of(const job& j, std::string_view what, std::string_view reason) {
         outcome_record r;
         r.instance_id = j.id;
-        r.outcome = outcome::aborted;
-        r.reason = stop_reason_short_;
+        r.outcome = what;
+        r.reason = reason;
         r.attempts = static_cast<std::uint32_t>(j.request_ids.size());
         r.http_status = j.http_status;
         r.error_code = j.error_code;
@@ -725,7 +713,7 @@ private:
         r.request_ids = j.request_ids;
         r.latency_ms = j.latency_ms;
         r.finished_at = std::chrono::system_clock::now();
-        write_record(r);
+        return r;
     }
 
     void write_record(const outcome_record& r) {
@@ -759,14 +747,6 @@ private:
         stopping_ = true;
         summary_.stopped_by = why;
         summary_.stop_detail = std::move(detail);
-        switch (why) {
-            case run_error::token_rejected: stop_reason_short_ = "run stopped: token rejected"; break;
-            case run_error::tls_verification_failed: stop_reason_short_ = "run stopped: TLS verification failed"; break;
-            case run_error::endpoint_unreachable: stop_reason_short_ = "run stopped: endpoint unreachable"; break;
-            case run_error::interrupted: stop_reason_short_ = "run stopped: interrupted"; break;
-            case run_error::journal_failed: stop_reason_short_ = "run stopped: journal write failed"; break;
-            case run_error::input_failed: stop_reason_short_ = "run stopped: input read failed"; break;
-        }
         if (why != run_error::interrupted) {
             warn("stopping: " + summary_.stop_detail + (in_flight_ ? "; finishing " + std::to_string(in_flight_) + " requests in flight" : std::string()));
         }
@@ -884,7 +864,6 @@ private:
     bool stopping_ = false;
     bool journal_broken_ = false;
     bool rate_notice_given_ = false;
-    std::string stop_reason_short_;
     std::string last_connect_error_;
     steady::time_point start_;
     run_summary summary_;

@@ -42,6 +42,18 @@ const std::error_category& run_category() {
     return instance;
 }
 
+std::string_view aborted_reason(run_error e) {
+    switch (e) {
+        case run_error::token_rejected: return "run stopped: token rejected";
+        case run_error::tls_verification_failed: return "run stopped: TLS verification failed";
+        case run_error::endpoint_unreachable: return "run stopped: endpoint unreachable";
+        case run_error::interrupted: return "run stopped: interrupted";
+        case run_error::journal_failed: return "run stopped: journal write failed";
+        case run_error::input_failed: return "run stopped: input read failed";
+    }
+    return "run stopped";
+}
+
 int exit_code_for(run_error e) {
     switch (e) {
         case run_error::token_rejected:

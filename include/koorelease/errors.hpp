@@ -1,5 +1,6 @@
 #pragma once
 // Why a run stopped before every id was final. Each message says what to do about it.
+#include <string_view>
 #include <system_error>
 
 namespace koorelease {
@@ -16,6 +17,9 @@ enum class run_error {
 const std::error_category& run_category();
 
 inline std::error_code make_error_code(run_error e) { return {static_cast<int>(e), run_category()}; }
+
+// The reason an "aborted" journal record gives, e.g. "run stopped: token rejected".
+std::string_view aborted_reason(run_error e);
 
 // The process exit code for a run that stopped with this error (see the README).
 int exit_code_for(run_error e);
