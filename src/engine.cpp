@@ -54,6 +54,10 @@ constexpr std::size_t batch_size = 256;       // ids handed from the reader thre
 constexpr std::size_t batches_ahead = 4;      // batches the reader may get ahead by
 constexpr std::uint32_t answer_header_limit = 32 * 1024;
 constexpr std::uint64_t answer_body_limit = 64 * 1024;
+// A kept-alive connection that the server closed as a request went out costs that request no
+// attempt, this many times per id: beyond, it counts (an id that kills every connection it
+// is sent on must not be sent forever).
+constexpr std::uint32_t max_free_resends = 3;
 
 // Completion of the engine's coroutines: an exception escaping one is a bug; let it end the
 // run loudly (out of io_context::run) rather than leave the run waiting for it forever.
@@ -73,6 +77,7 @@ struct job {
     std::string id;
     std::uint32_t counted_attempts = 0;  // the ones --max-attempts counts (not throttled ones)
     std::uint32_t throttled = 0;
+    std::uint32_t free_resends = 0;      // times its connection was lost before it, at no cost
     bool retry_pending = false;          // the next attempt is a retry, to be paid for when sent
     bool retry_after_timeout = false;    // ... after a timeout (costs more)
     std::vector<request_id> request_ids;
@@ -186,7 +191,7 @@ public:
           throttle_(s.rate, s.adaptive_rate), budget_(s.retry_budget),
           rng_(std::random_device{}()), work_available_(io_), space_available_(io_),
           input_available_(io_), signals_(io_, SIGINT, SIGTERM), ticker_(io_) {
-        queue_capacity_ = s.queue_capacity ? s.queue_capacity : 4 * s.concurrency + 64;
+        queue_capacity_ = s.queue_capacity ? s.queue_capacity : 4 * s.concurrency * std::max<std::uint32_t>(s.pipeline, 1) + 64;
         if (prior != nullptr) {
             seen_ = std::move(prior->final_ids);
             has_prior_ = seen_.size() > 0;
@@ -361,36 +366,61 @@ private:
         }
     }
 
+    job_ref take() {
+        const job_ref j = ready_.front();
+        ready_.pop_front();
+        if (ready_.size() < queue_capacity_ / 2) space_available_.notify_one();
+        return j;
+    }
+
+    // A retry is paid for from the retry budget when it is about to be sent, not when it was
+    // scheduled: otherwise the retries waiting out their backoff would hold tokens that the
+    // successes of the same moment are meant to replenish. False: refused, the id has failed.
+    bool admit(job_ref j) {
+        if (!j->retry_pending) return true;
+        if (!budget_.try_acquire(j->retry_after_timeout, steady::now())) {
+            fail(j, "retry budget exhausted (the server is failing too many requests): " + j->last_failure);
+            return false;
+        }
+        j->retry_pending = false;
+        ++summary_.retries;
+        return true;
+    }
+
+    // Ids sent but not answered because their connection ended first go back to the front of
+    // the queue, in their order, at no cost of an attempt.
+    void send_again(const std::vector<job_ref>& sent, std::size_t from, const attempt_result& result,
+                    std::string_view why) {
+        for (std::size_t i = sent.size(); i-- > from;) {
+            report_attempt(*sent[i], result, why);
+            ready_.push_front(sent[i]);
+        }
+        if (from < sent.size()) work_available_.notify_all();
+    }
+
+    // One connection: take ids, send them (up to --pipeline of them back to back in one
+    // write), read the answers in order, decide what follows each.
     template <class Stream>
     asio::awaitable<void> work(std::uint32_t slot) {
         std::optional<Stream> stream;
         beast::flat_buffer buffer;
-        std::string request;
+        std::string requests;
+        std::vector<job_ref> sent;  // on the wire, in the order of their answers
         answer_parser parser;
         std::string code_key;
+        attempt_result result;
         std::uint32_t connect_failures = 0;
-        bool reused = false;  // whether the connection already carried a request
+        bool reused = false;  // whether the connection already carried an answered request
         auto& timer = *worker_timers_[slot];
+        const std::size_t depth = std::max<std::uint32_t>(settings_.pipeline, 1);
+        sent.reserve(depth);
 
         for (;;) {
             // Take the next id.
             while (ready_.empty() && !stopping_ && !finished_) co_await work_available_.wait();
             if (stopping_ || finished_) break;
-            const job_ref j = ready_.front();
-            ready_.pop_front();
-            if (ready_.size() < queue_capacity_ / 2) space_available_.notify_one();
-
-            // A retry is paid for from the retry budget when it is about to be sent, not when
-            // it was scheduled: otherwise the retries waiting out their backoff would hold
-            // tokens that the successes of the same moment are meant to replenish.
-            if (j->retry_pending) {
-                if (!budget_.try_acquire(j->retry_after_timeout, steady::now())) {
-                    fail(j, "retry budget exhausted (the server is failing too many requests): " + j->last_failure);
-                    continue;
-                }
-                j->retry_pending = false;
-                ++summary_.retries;
-            }
+            const job_ref j = take();
+            if (!admit(j)) continue;
 
             // Wait for a slot under the rate limit first, so that a connection is not left
             // idle (and perhaps closed by the server) while we wait. A Retry-After that
@@ -430,30 +460,63 @@ private:
                 reused = false;
             }
 
-            // One attempt.
-            if (j->request_ids.empty()) budget_.on_first_attempt(steady::now());
-            j->request_ids.push_back(request_ids_.next());
-            builder_.build(request, j->request_ids.back(), j->id);
+            // Pipelining: more ids that are ready now, while the rate limit allows them now.
+            sent.clear();
+            sent.push_back(j);
+            while (sent.size() < depth && !ready_.empty() && !stopping_ && limiter_.try_reserve(steady::now())) {
+                const job_ref k = take();
+                if (admit(k)) sent.push_back(k);
+            }
+
+            // One attempt for each, in a single write.
             const auto sent_at = steady::now();
-            throttle_.on_sent(sent_at);
-            ++summary_.requests;
-            ++in_flight_;
-            attempt_result result = co_await exchange(*stream, buffer, request);
-            --in_flight_;
-            const auto latency = steady::now() - sent_at;
-            j->latency_ms = std::chrono::duration<double, std::milli>(latency).count();
-            if (!result.answered || !result.keep_alive) {
-                close(stream);
-                buffer.clear();
+            requests.clear();
+            for (const job_ref k : sent) {
+                if (k->request_ids.empty()) budget_.on_first_attempt(sent_at);
+                k->request_ids.push_back(request_ids_.next());
+                builder_.append(requests, k->request_ids.back(), k->id);
+                throttle_.on_sent(sent_at);
             }
-            if (!result.answered && !counts_as_attempt(result.failure, reused)) {
-                report_attempt(*j, result, "connection closed by the server while idle: sent again");
-                ready_.push_front(j);
-                work_available_.notify_one();
-                continue;
+            summary_.requests += sent.size();
+            in_flight_ += sent.size();
+            auto& lowest = beast::get_lowest_layer(*stream);
+            lowest.expires_after(settings_.request_timeout);
+            auto [wec, written] = co_await asio::async_write(*stream, asio::buffer(requests), use_tuple);
+            result = attempt_result{};
+            result.failure = failure_of(wec);
+
+            // The answers, in order. The first that does not come ends the connection.
+            std::size_t answered = 0;
+            while (!wec && answered < sent.size()) {
+                co_await read_answer(*stream, buffer, result);
+                const job_ref k = sent[answered];
+                k->latency_ms = std::chrono::duration<double, std::milli>(steady::now() - sent_at).count();
+                if (!result.answered) break;
+                ++answered;
+                --in_flight_;
+                reused = true;
+                handle(k, result, parser, code_key, steady::now() - sent_at);
+                if (!result.keep_alive) break;
             }
-            reused = true;
-            handle(j, result, parser, code_key, latency);
+            if (answered == sent.size() && result.keep_alive) continue;
+
+            // The connection is over: closed by the server's answer, or lost.
+            close(stream);
+            buffer.clear();
+            in_flight_ -= sent.size() - answered;
+            if (answered < sent.size() && !result.answered) {
+                // The first unanswered id bears the failure, unless the server merely closed
+                // a kept-alive connection before reading it.
+                const job_ref k = sent[answered++];
+                if (counts_as_attempt(result.failure, reused) || k->free_resends >= max_free_resends) {
+                    handle(k, result, parser, code_key, steady::now() - sent_at);
+                } else {
+                    ++k->free_resends;
+                    send_again(sent, answered - 1, result, "connection closed by the server while idle: sent again");
+                    continue;
+                }
+            }
+            send_again(sent, answered, result, "connection ended before its answer: sent again");
         }
         if (stream) close(stream);
     }
@@ -516,24 +579,23 @@ private:
         --open_connections_;
     }
 
+    // Reads the next answer on the connection into `out` (its buffers reused).
     template <class Stream>
-    asio::awaitable<attempt_result> exchange(Stream& stream, beast::flat_buffer& buffer,
-                                             const std::string& request) {
-        attempt_result out;
+    asio::awaitable<void> read_answer(Stream& stream, beast::flat_buffer& buffer, attempt_result& out) {
+        out.answered = false;
+        out.status = 0;
+        out.keep_alive = true;
+        out.retry_after.reset();
+        out.server_request_id.clear();
         auto& lowest = beast::get_lowest_layer(stream);
         lowest.expires_after(settings_.request_timeout);
-        auto [wec, written] = co_await asio::async_write(stream, asio::buffer(request), use_tuple);
-        if (wec) {
-            out.failure = failure_of(wec);
-            co_return out;
-        }
         http::response_parser<http::string_body> parser;
         parser.header_limit(answer_header_limit);
         parser.body_limit(answer_body_limit);
         auto [rec, read] = co_await http::async_read(stream, buffer, parser, use_tuple);
         if (rec) {
             out.failure = failure_of(rec);
-            co_return out;
+            co_return;
         }
         lowest.expires_never();
         auto& answer = parser.get();
@@ -547,7 +609,6 @@ private:
             if (auto it = answer.find("X-Request-Id"); it != answer.end()) out.server_request_id = it->value();
         }
         out.body = std::move(answer.body());
-        co_return out;
     }
 
     // ---- deciding what follows an attempt ------------------------------------------------

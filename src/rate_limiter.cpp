@@ -27,6 +27,15 @@ rate_limiter::clock::time_point rate_limiter::reserve(clock::time_point now) {
     return std::max(earliest, allowed_at);
 }
 
+bool rate_limiter::try_reserve(clock::time_point now) {
+    if (now < paused_until_) return false;
+    if (rate_ <= 0) return true;
+    const auto tat = std::max(tat_, now);
+    if (tat - interval_ * (burst_ - 1) > now) return false;
+    tat_ = tat + interval_;
+    return true;
+}
+
 void rate_limiter::pause_until(clock::time_point until) {
     paused_until_ = std::max(paused_until_, until);
 }

@@ -22,6 +22,11 @@ request_builder::request_builder(const endpoint& ep, std::string_view token,
 void request_builder::build(std::string& out, const request_id& id,
                             std::string_view instance_id) const {
     out.clear();
+    append(out, id, instance_id);
+}
+
+void request_builder::append(std::string& out, const request_id& id,
+                             std::string_view instance_id) const {
     out += head_;
     out += token_;
     out += "\r\nx-request-id: ";

@@ -20,6 +20,10 @@ public:
     // The reservation is taken even if the caller then has to wait for it.
     clock::time_point reserve(clock::time_point now);
 
+    // Reserves the next slot only if its request may be sent at `now`; otherwise reserves
+    // nothing and returns false. For filling a pipeline without waiting.
+    bool try_reserve(clock::time_point now);
+
     // Nothing is sent before `until` (a Retry-After from the server).
     void pause_until(clock::time_point until);
 

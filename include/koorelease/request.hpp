@@ -23,6 +23,9 @@ public:
     // Replaces `out` with the whole request for one attempt.
     void build(std::string& out, const request_id& id, std::string_view instance_id) const;
 
+    // Appends the request to `out`: pipelined requests go back to back in one buffer.
+    void append(std::string& out, const request_id& id, std::string_view instance_id) const;
+
     // The request with the token replaced by "<redacted>", for --dry-run and debugging.
     std::string redacted_example(const request_id& id, std::string_view instance_id) const;
 

@@ -16,6 +16,10 @@ struct release_settings {
     std::string token;                     // IAM token, sent as x-auth-token; never logged
 
     std::uint32_t concurrency = 32;        // connections kept open to the endpoint
+    // Requests written back to back on one connection before their answers come (HTTP/1.1
+    // pipelining): 1 is off. Answers are matched in order; requests a lost connection leaves
+    // unanswered go back to the queue.
+    std::uint32_t pipeline = 1;
     double rate = 0;                       // requests per second, all attempts; 0: no limit
     std::uint32_t burst = 0;               // requests at once above the rate; 0: default_burst(rate)
     std::uint32_t max_attempts = 5;        // attempts per id, the first included (throttled ones not counted)
@@ -45,7 +49,7 @@ struct release_settings {
     // Release a repeated id once (memory: about 35 bytes per distinct id). Off, memory stays
     // the same however long the input; repeated ids are then sent and recorded again.
     bool deduplicate = true;
-    std::uint32_t queue_capacity = 0;      // ids read ahead of the workers; 0: 4 * concurrency + 64
+    std::uint32_t queue_capacity = 0;      // ids read ahead of the workers; 0: 4 * concurrency * pipeline + 64
     std::chrono::nanoseconds journal_sync_interval{std::chrono::seconds(1)};
     std::chrono::nanoseconds progress_interval{std::chrono::milliseconds(250)};
     std::string user_agent = std::string("koorelease/") + KOORELEASE_VERSION;

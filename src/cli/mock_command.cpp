@@ -82,6 +82,9 @@ void add_mock_command(CLI::App& root, command_action& action) {
     mock->add_option("--latency", *latency, "Delay before each release answer, e.g. 250ms")
         ->check(duration_validator)
         ->capture_default_str();
+    mock->add_flag("--no-track-ids,!--track-ids", settings->track_ids,
+                   "Do not keep every request id and released id (for long benchmark runs: /mock/stats "
+                   "then counts released answers and leaves out the reuse checks)");
     CLI::Option* seed_option =
         mock->add_option("--seed", *seed, "Seed of the fault draws (default: random)");
 

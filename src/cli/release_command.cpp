@@ -36,6 +36,7 @@ struct release_options {
     std::string output = "-";
     std::string token_file;
     std::uint32_t concurrency = 32;
+    std::uint32_t pipeline = 1;
     double rate = 0;
     std::uint32_t burst = 0;
     std::uint32_t max_attempts = 5;
@@ -187,6 +188,8 @@ int run(const release_options& o) {
     if (!(o.rate >= 0) || !std::isfinite(o.rate)) usage_error("--rate must be 0 (no limit) or a positive number of requests per second");
     if (o.max_attempts == 0) usage_error("--max-attempts must be at least 1 (the first attempt counts)");
     s.concurrency = o.concurrency;
+    if (o.pipeline == 0 || o.pipeline > 64) usage_error("--pipeline must be from 1 to 64");
+    s.pipeline = o.pipeline;
     s.rate = o.rate;
     s.burst = o.burst;
     s.max_attempts = o.max_attempts;
@@ -298,6 +301,10 @@ void add_release_command(CLI::App& root, command_action& action) {
         ->capture_default_str();
     cmd->add_option("--token-file", opts->token_file, "File whose first line is the IAM token (default: $KOOPHONE_TOKEN)");
     cmd->add_option("--concurrency", opts->concurrency, "Connections kept open to the endpoint")->capture_default_str();
+    cmd->add_option("--pipeline", opts->pipeline,
+                    "Requests sent back to back on a connection before their answers (HTTP/1.1 "
+                    "pipelining; 1: off). Only for gateways known to support it")
+        ->capture_default_str();
     cmd->add_option("--rate", opts->rate, "Requests per second across the run, retries included; 0 = no limit")
         ->capture_default_str();
     cmd->add_option("--burst", opts->burst,

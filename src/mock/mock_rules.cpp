@@ -71,6 +71,10 @@ struct prefix_error {
     std::string_view error_code;
     std::string_view body;
 };
+// Ids with this prefix make the server close the connection without answering, every time:
+// a request that kills its connection (the client must not retry it forever for free).
+constexpr std::string_view drop_prefix = "drop-";
+
 constexpr prefix_error prefix_errors[] = {
     {"missing-", 200, code::no_instance, body::no_instance},
     {"denied-", 200, code::no_permission, body::no_permission},
@@ -211,7 +215,7 @@ decision mock_rules::decide_release(const request_view& request, const rule_inpu
         if (!id) return answer(route::release, 400, code::bad_parameter, body::bad_body);
 
         // One draw split into shares: [0,drop) drops, [drop,drop+fail) fails, the rest passes.
-        if (inputs.draw < drop_rate_) {
+        if (inputs.draw < drop_rate_ || id->starts_with(drop_prefix)) {
             decision dropped;
             dropped.kind = route::release;
             dropped.what = outcome::drop;
@@ -233,6 +237,7 @@ decision mock_rules::decide_release(const request_view& request, const rule_inpu
 
     d.delay = latency_;
     d.record.release_request = true;
+    d.record.pipelined = inputs.pipelined;
     if (request.request_id && !request.request_id->empty()) {
         d.record.request_id = *request.request_id;
     }
@@ -278,6 +283,7 @@ void mock_stats::record(const decision& answered, mock_clock::time_point now) {
         released_per_second_.resize(second + 1, 0);
     }
     ++per_second_[second];
+    if (r.pipelined) ++pipelined_;
 
     if (answered.what == outcome::drop) {
         ++dropped_;
@@ -288,6 +294,7 @@ void mock_stats::record(const decision& answered, mock_clock::time_point now) {
 
     if (r.request_id.empty()) {
         ++missing_request_id_;
+    } else if (!track_ids_) {
     } else if (request_ids_.find(r.request_id) != request_ids_.end()) {
         ++request_ids_reused_;
     } else {
@@ -296,6 +303,8 @@ void mock_stats::record(const decision& answered, mock_clock::time_point now) {
 
     if (!r.released_id.empty()) {
         ++released_per_second_[second];
+        ++released_answers_;
+        if (!track_ids_) return;
         auto it = released_.find(r.released_id);
         if (it == released_.end()) {
             released_.emplace(std::string(r.released_id), 1);
@@ -352,12 +361,20 @@ std::string mock_stats::to_json() const {
         out += "\":";
         append_number(out, count);
     }
+    // Without id tracking, "released" counts answers (an id released twice counts twice)
+    // and the fields that need the ids are left out.
     out += R"(},"released":)";
-    append_number(out, released_.size());
-    out += R"(,"released_more_than_once":)";
-    append_number(out, released_more_than_once_);
-    out += R"(,"request_ids_reused":)";
-    append_number(out, request_ids_reused_);
+    append_number(out, track_ids_ ? released_.size() : released_answers_);
+    if (track_ids_) {
+        out += R"(,"released_more_than_once":)";
+        append_number(out, released_more_than_once_);
+        out += R"(,"request_ids_reused":)";
+        append_number(out, request_ids_reused_);
+    }
+    out += R"(,"tracking_ids":)";
+    out += track_ids_ ? "true" : "false";
+    out += R"(,"pipelined":)";
+    append_number(out, pipelined_);
     out += R"(,"missing_request_id":)";
     append_number(out, missing_request_id_);
     out += R"(,"dropped":)";
@@ -376,7 +393,7 @@ std::string mock_stats::to_json() const {
 void mock_stats::reset() {
     std::lock_guard lock(mutex_);
     requests_ = dropped_ = request_ids_reused_ = missing_request_id_ = 0;
-    released_more_than_once_ = 0;
+    released_more_than_once_ = released_answers_ = pipelined_ = 0;
     by_status_.clear();
     by_error_code_.clear();
     released_.clear();

@@ -36,6 +36,7 @@ struct rule_inputs {
     double draw = 0.5;                        // uniform random draw in [0,1)
     mock_clock::time_point now{};             // arrival time of the request
     std::uint64_t answers_on_connection = 0;  // answers already sent on this connection
+    bool pipelined = false;  // the request was already buffered behind an earlier one
 };
 
 enum class outcome {
@@ -54,6 +55,7 @@ enum class route {
 // What a release request contributes to the stats (all empty for other routes).
 struct stats_record {
     bool release_request = false;  // counted in requests / per_second
+    bool pipelined = false;        // arrived behind an earlier request, before its answer
     std::string_view request_id;   // x-request-id when sent and non-empty
     std::string_view released_id;  // instance_id when released (200 / "0")
     std::string_view error_code;   // answered error_code, empty when dropped
@@ -144,6 +146,8 @@ struct string_hash {
 // takes one short lock.
 class mock_stats {
   public:
+    // track_ids: keep every request id and released id (see mock_settings::track_ids).
+    explicit mock_stats(bool track_ids = true) : track_ids_(track_ids) {}
     void record(const decision& answered, mock_clock::time_point now);
     std::string to_json() const;
     void reset();
@@ -155,6 +159,9 @@ class mock_stats {
     std::uint64_t request_ids_reused_ = 0;
     std::uint64_t missing_request_id_ = 0;
     std::uint64_t released_more_than_once_ = 0;
+    std::uint64_t released_answers_ = 0;
+    std::uint64_t pipelined_ = 0;
+    bool track_ids_;
     std::map<unsigned, std::uint64_t> by_status_;
     // Keys are the static error-code literals of mock_rules: no allocation.
     std::map<std::string_view, std::uint64_t> by_error_code_;

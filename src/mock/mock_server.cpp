@@ -165,7 +165,7 @@ class registration {
 };
 
 struct server_state {
-    explicit server_state(const mock_settings& s) : settings(s), rules(s) {}
+    explicit server_state(const mock_settings& s) : settings(s), rules(s), stats(s.track_ids) {}
 
     const mock_settings& settings;
     mock_rules rules;
@@ -203,6 +203,8 @@ asio::awaitable<ending> serve_requests(Stream& stream, server_state& state,
         parser.header_limit(static_cast<std::uint32_t>(settings.header_limit));
         parser.body_limit(settings.body_limit);
         lowest.expires_after(settings.idle_timeout);
+        // Bytes already here belong to a request sent before our last answer: pipelined.
+        const bool pipelined = buffer.size() > 0;
         auto [read_error, read_bytes] =
             co_await http::async_read(stream, buffer, parser, use_tuple);
         (void)read_bytes;
@@ -238,6 +240,7 @@ asio::awaitable<ending> serve_requests(Stream& stream, server_state& state,
                 .draw = settings.drop_rate + settings.fail_rate > 0 ? random.draw() : 0.5,
                 .now = mock_clock::now(),
                 .answers_on_connection = answers,
+                .pipelined = pipelined,
             };
             d = state.rules.decide(view, inputs);
             // Recorded now: the views into simdjson's per-thread buffer die at the next await.

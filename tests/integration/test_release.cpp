@@ -464,5 +464,126 @@ TEST(Release, TokenFromFileAndHelpAndVersion) {
     }
 }
 
+// ---- HTTP/1.1 pipelining (--pipeline) ----
+
+std::uint64_t total_attempts(const std::vector<record>& records) {
+    std::uint64_t n = 0;
+    for (const auto& rec : records) n += rec.request_ids.size();
+    return n;
+}
+
+TEST(Pipeline, ReleasesEveryIdOnceWithRequestsSentBackToBack) {
+    mock_server mock;
+    temp_dir dir;
+    const int n = 10'000;
+    const auto r = run_release(dir, client_args(mock, write_ids(dir, "p-", n)) +
+                                        std::vector<std::string>{"--pipeline", "8", "--concurrency", "8"});
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    const auto records = parse_journal(r.journal);
+    ASSERT_EQ(records.size(), static_cast<std::size_t>(n));
+    std::set<std::string> ids, request_ids;
+    for (const auto& rec : records) {
+        EXPECT_EQ(rec.outcome, "released");
+        EXPECT_EQ(rec.attempts, 1u);
+        ids.insert(rec.instance_id);
+        request_ids.insert(rec.request_ids.begin(), rec.request_ids.end());
+    }
+    EXPECT_EQ(ids.size(), static_cast<std::size_t>(n));
+    EXPECT_EQ(request_ids.size(), static_cast<std::size_t>(n));
+    const auto s = mock.stats();
+    EXPECT_EQ(s.requests, static_cast<std::uint64_t>(n));
+    EXPECT_EQ(s.released, static_cast<std::uint64_t>(n));
+    EXPECT_EQ(s.released_more_than_once, 0u);
+    EXPECT_EQ(s.request_ids_reused, 0u);
+    // The requests really went back to back: the server found most of them already waiting
+    // behind an earlier one (a lower bound: it only sees what it has decrypted).
+    EXPECT_GT(s.pipelined, static_cast<std::uint64_t>(n / 4)) << s.pipelined;
+}
+
+TEST(Pipeline, IsOffByDefault) {
+    mock_server mock;
+    temp_dir dir;
+    const auto r = run_release(dir, client_args(mock, write_ids(dir, "o-", 2'000)));
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    const auto s = mock.stats();
+    EXPECT_EQ(s.released, 2'000u);
+    EXPECT_EQ(s.pipelined, 0u);  // never a request before the previous answer
+}
+
+TEST(Pipeline, ServerClosingMidPipelineLosesNoId) {
+    // The server answers three requests per connection, then closes ("Connection: close"):
+    // the other five of each pipeline were sent but never read. They must go out again.
+    mock_server mock({"--close-every", "3"});
+    temp_dir dir;
+    const int n = 3'000;
+    const auto r = run_release(dir, client_args(mock, write_ids(dir, "c-", n)) +
+                                        std::vector<std::string>{"--pipeline", "8", "--concurrency", "4"});
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    const auto records = parse_journal(r.journal);
+    ASSERT_EQ(records.size(), static_cast<std::size_t>(n));
+    for (const auto& rec : records) ASSERT_EQ(rec.outcome, "released") << rec.instance_id;
+    const auto s = mock.stats();
+    EXPECT_EQ(s.requests, static_cast<std::uint64_t>(n));  // each id read by the server once
+    EXPECT_EQ(s.released, static_cast<std::uint64_t>(n));
+    EXPECT_EQ(s.released_more_than_once, 0u);
+    EXPECT_EQ(s.request_ids_reused, 0u);
+    // Requests cut off by a close were sent again, each with a fresh request id, and the
+    // journal lists them all.
+    EXPECT_GT(total_attempts(records), static_cast<std::uint64_t>(n) + n / 4);
+}
+
+TEST(Pipeline, ConnectionsLostMidPipelineLoseNoId) {
+    mock_server mock({"--drop-rate", "0.03", "--seed", "5"});
+    temp_dir dir;
+    const int n = 3'000;
+    const auto r = run_release(dir, client_args(mock, write_ids(dir, "l-", n)) +
+                                        std::vector<std::string>{"--pipeline", "8", "--concurrency", "8"});
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    const auto records = parse_journal(r.journal);
+    ASSERT_EQ(records.size(), static_cast<std::size_t>(n));
+    for (const auto& rec : records) ASSERT_EQ(rec.outcome, "released") << rec.instance_id;
+    const auto s = mock.stats();
+    EXPECT_GT(s.dropped, 30u);  // the faults happened
+    EXPECT_EQ(s.released, static_cast<std::uint64_t>(n));
+    EXPECT_EQ(s.released_more_than_once, 0u);
+}
+
+class ConnectionKiller : public ::testing::TestWithParam<int> {};
+
+TEST_P(ConnectionKiller, AnIdThatKillsEveryConnectionFailsAndTheRunEnds) {
+    // "drop-" ids make the mock close the connection unanswered, every time. A lost kept-alive
+    // connection is usually the server's idle close and costs no attempt, but not forever.
+    mock_server mock;
+    temp_dir dir;
+    std::string ids;
+    for (int i = 0; i < 400; ++i) {
+        ids += "k-" + std::to_string(i) + "\n";
+        if (i % 100 == 50) ids += "drop-" + std::to_string(i) + "\n";
+    }
+    write_file(dir.file("ids.txt"), ids);
+    const auto r = run_release(dir, client_args(mock, dir.file("ids.txt")) +
+                                        std::vector<std::string>{"--pipeline", std::to_string(GetParam()),
+                                                                 "--concurrency", "4", "--max-attempts", "3",
+                                                                 "--backoff-base", "10ms", "--backoff-cap", "50ms"});
+    EXPECT_EQ(r.exit_code, 1) << r.stderr_text;
+    const auto records = parse_journal(r.journal);
+    ASSERT_EQ(records.size(), 404u);
+    int failed = 0;
+    for (const auto& rec : records) {
+        if (rec.instance_id.starts_with("drop-")) {
+            ++failed;
+            EXPECT_EQ(rec.outcome, "failed");
+            EXPECT_NE(rec.reason.find("connection"), std::string::npos) << rec.reason;
+            EXPECT_LE(rec.request_ids.size(), 3u + 3u);  // --max-attempts + the free resends
+        } else {
+            EXPECT_EQ(rec.outcome, "released") << rec.instance_id;
+        }
+    }
+    EXPECT_EQ(failed, 4);
+    EXPECT_EQ(mock.stats().released, 400u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Depth, ConnectionKiller, ::testing::Values(1, 4));
+
 }  // namespace
 }  // namespace koorelease::test

@@ -111,6 +111,8 @@ mock_stats mock_server::stats() const {
     s.requests = std::uint64_t(doc["requests"]);
     s.released = std::uint64_t(doc["released"]);
     s.released_more_than_once = std::uint64_t(doc["released_more_than_once"]);
+    s.pipelined = std::uint64_t(doc["pipelined"]);
+    s.dropped = std::uint64_t(doc["dropped"]);
     s.request_ids_reused = std::uint64_t(doc["request_ids_reused"]);
     s.missing_request_id = std::uint64_t(doc["missing_request_id"]);
     s.by_status = counts(doc["by_status"]);

@@ -19,6 +19,8 @@ struct mock_stats {
     std::uint64_t released_more_than_once = 0;
     std::uint64_t request_ids_reused = 0;
     std::uint64_t missing_request_id = 0;
+    std::uint64_t pipelined = 0;  // requests that arrived behind an unanswered one
+    std::uint64_t dropped = 0;    // connections closed unanswered (faults, drop- ids)
     std::map<std::string, std::uint64_t> by_status;
     std::map<std::string, std::uint64_t> by_error_code;
     std::vector<std::uint64_t> per_second;

@@ -372,6 +372,17 @@ TEST(MockRules, IdPrefixesChooseBusinessErrors) {
     }
 }
 
+TEST(MockRules, DropPrefixClosesTheConnectionEveryTime) {
+    mock_rules rules(mock_settings{});
+    for (double draw : {0.0, 0.5, 0.99}) {
+        decision d = rules.decide(release(R"({"instance_id":"drop-7"})"), at(t0, draw));
+        EXPECT_EQ(d.what, outcome::drop);
+        EXPECT_TRUE(d.close);
+        EXPECT_TRUE(d.record.released_id.empty());
+    }
+    EXPECT_EQ(rules.decide(release(R"({"instance_id":"7-drop-"})"), at(t0)).what, outcome::answer);
+}
+
 // ---- connection handling ----
 
 TEST(MockRules, CloseEveryNthAnswerOnAConnection) {
@@ -429,7 +440,8 @@ TEST(MockStats, EmptyStats) {
     mock_stats stats;
     EXPECT_EQ(stats.to_json(),
               R"({"requests":0,"by_status":{},"by_error_code":{},"released":0,)"
-              R"("released_more_than_once":0,"request_ids_reused":0,"missing_request_id":0,)"
+              R"("released_more_than_once":0,"request_ids_reused":0,"tracking_ids":true,)"
+              R"("pipelined":0,"missing_request_id":0,)"
               R"("dropped":0,"per_second":[],"released_per_second":[],"max_rps":0})");
 }
 
@@ -464,18 +476,44 @@ TEST(MockStats, CountsWhatTheRulesDecided) {
     EXPECT_EQ(stats.to_json(),
               R"({"requests":6,"by_status":{"200":5},)"
               R"("by_error_code":{"0":4,"KOOPHONE.API.0002":1},"released":2,)"
-              R"("released_more_than_once":1,"request_ids_reused":1,"missing_request_id":1,)"
+              R"("released_more_than_once":1,"request_ids_reused":1,"tracking_ids":true,)"
+              R"("pipelined":0,"missing_request_id":1,)"
               R"("dropped":1,"per_second":[3,1,0,2],"released_per_second":[3,1,0,0],)"
               R"("max_rps":3})");
 
     stats.reset();
     EXPECT_EQ(stats.to_json(),
               R"({"requests":0,"by_status":{},"by_error_code":{},"released":0,)"
-              R"("released_more_than_once":0,"request_ids_reused":0,"missing_request_id":0,)"
+              R"("released_more_than_once":0,"request_ids_reused":0,"tracking_ids":true,)"
+              R"("pipelined":0,"missing_request_id":0,)"
               R"("dropped":0,"per_second":[],"released_per_second":[],"max_rps":0})");
     // After a reset the seconds count from the next first request.
     feed(b, t0 + 10s);
     EXPECT_NE(stats.to_json().find(R"("per_second":[1])"), std::string::npos);
+}
+
+TEST(MockStats, CountsPipelinedRequests) {
+    mock_rules rules(mock_settings{});
+    mock_stats stats;
+    rule_inputs inputs = at(t0);
+    stats.record(rules.decide(release(), inputs), t0);
+    inputs.pipelined = true;
+    stats.record(rules.decide(release(), inputs), t0);
+    stats.record(rules.decide(release(), inputs), t0);
+    EXPECT_NE(stats.to_json().find(R"("requests":3,)"), std::string::npos);
+    EXPECT_NE(stats.to_json().find(R"("pipelined":2,)"), std::string::npos) << stats.to_json();
+}
+
+TEST(MockStats, WithoutTrackingCountsReleasedAnswersAndOmitsTheReuseChecks) {
+    mock_rules rules(mock_settings{});
+    mock_stats stats(false);
+    request_view a = release(R"({"instance_id":"a"})");
+    a.request_id = "r1";
+    for (int i = 0; i < 3; ++i) stats.record(rules.decide(a, at(t0)), t0);
+    const std::string json = stats.to_json();
+    EXPECT_NE(json.find(R"("released":3,"tracking_ids":false,)"), std::string::npos) << json;
+    EXPECT_EQ(json.find("released_more_than_once"), std::string::npos) << json;
+    EXPECT_EQ(json.find("request_ids_reused"), std::string::npos) << json;
 }
 
 TEST(MockStats, ErrorsByStatusAndCode) {

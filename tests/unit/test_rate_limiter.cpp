@@ -79,6 +79,48 @@ TEST(RateLimiter, SetRateAppliesToLaterReservations) {
     EXPECT_EQ(l.reserve(t0 + std::chrono::seconds(5)), t0 + std::chrono::seconds(6));
 }
 
+TEST(RateLimiter, TryReserveTakesOnlyASlotThatIsDueNow) {
+    rate_limiter l(100, 3, t0);  // 10 ms apart, 3 at once
+    for (int i = 0; i < 3; ++i) EXPECT_TRUE(l.try_reserve(t0)) << i;
+    EXPECT_FALSE(l.try_reserve(t0));  // the burst is spent
+    EXPECT_FALSE(l.try_reserve(t0));  // a refusal reserves nothing...
+    EXPECT_EQ(l.reserve(t0), t0 + milliseconds(10));  // ...so the next slot is still the first one due
+    EXPECT_FALSE(l.try_reserve(t0 + milliseconds(19)));
+    EXPECT_TRUE(l.try_reserve(t0 + milliseconds(20)));
+    EXPECT_FALSE(l.try_reserve(t0 + milliseconds(20)));
+}
+
+TEST(RateLimiter, TryReserveAgreesWithReserveOverAnyPattern) {
+    // Two limiters see the same times; one is asked with try_reserve, the other with reserve
+    // whenever try_reserve says yes: every yes must be a slot reserve would give at once.
+    rate_limiter a(250, 4, t0);
+    rate_limiter b(250, 4, t0);
+    auto now = t0;
+    int granted = 0;
+    for (int i = 0; i < 5000; ++i) {
+        now += std::chrono::microseconds((i * 7919) % 3000);
+        if (a.try_reserve(now)) {
+            ++granted;
+            EXPECT_EQ(b.reserve(now), now) << i;
+        }
+    }
+    const double seconds = std::chrono::duration<double>(now - t0).count();
+    EXPECT_LE(granted, 250 * seconds + 4);
+    EXPECT_GE(granted, 250 * seconds * 0.9);
+}
+
+TEST(RateLimiter, TryReserveRespectsAPauseAndNoLimit) {
+    rate_limiter unlimited(0, 1, t0);
+    for (int i = 0; i < 100; ++i) EXPECT_TRUE(unlimited.try_reserve(t0));
+    unlimited.pause_until(t0 + milliseconds(100));
+    EXPECT_FALSE(unlimited.try_reserve(t0 + milliseconds(99)));
+    EXPECT_TRUE(unlimited.try_reserve(t0 + milliseconds(100)));
+    rate_limiter limited(10, 5, t0);
+    limited.pause_until(t0 + milliseconds(50));
+    EXPECT_FALSE(limited.try_reserve(t0));
+    EXPECT_TRUE(limited.try_reserve(t0 + milliseconds(50)));
+}
+
 TEST(RateLimiter, DefaultBurstIsATwentiethOfTheRate) {
     EXPECT_EQ(default_burst(0), 1u);
     EXPECT_EQ(default_burst(5), 1u);

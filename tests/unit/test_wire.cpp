@@ -63,6 +63,20 @@ TEST(RequestBuilder, ReusesTheBufferAndCarriesLargeTokens) {
     EXPECT_EQ(out.find("first-id"), std::string::npos);
 }
 
+TEST(RequestBuilder, AppendQueuesRequestsBackToBackForPipelining) {
+    endpoint ep;
+    ep.host = "h";
+    request_builder b(ep, "T", "ua");
+    request_id second = fixed_id();
+    second[0] = 'a';
+    std::string one, two, both = "left alone: ";
+    b.build(one, fixed_id(), "id-1");
+    b.build(two, second, "id-22");
+    b.append(both, fixed_id(), "id-1");
+    b.append(both, second, "id-22");
+    EXPECT_EQ(both, "left alone: " + one + two);
+}
+
 TEST(RequestBuilder, RedactedExampleHidesTheToken) {
     endpoint ep;
     ep.host = "h";
