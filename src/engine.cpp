@@ -16,7 +16,6 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
 
 #include <charconv>
 #include <condition_variable>
@@ -35,6 +34,7 @@
 #include "koorelease/request.hpp"
 #include "koorelease/request_id.hpp"
 #include "koorelease/response.hpp"
+#include "answer_reader.hpp"
 #include "tls.hpp"
 
 namespace koorelease {
@@ -90,15 +90,13 @@ struct job {
 using job_list = std::list<job>;
 using job_ref = job_list::iterator;
 
-// What one attempt came back with.
+// What one attempt came back with. One per connection, its buffers reused.
 struct attempt_result {
     bool answered = false;
     transport_failure failure{};
-    unsigned status = 0;
     bool keep_alive = true;
     std::optional<std::chrono::nanoseconds> retry_after;
-    std::string body;
-    std::string server_request_id;  // only kept when attempts are logged
+    detail::answer_fields answer;  // status, body, the server's request id (when logged)
 };
 
 std::optional<std::chrono::nanoseconds> parse_retry_after(std::string_view v) {
@@ -583,32 +581,22 @@ private:
     template <class Stream>
     asio::awaitable<void> read_answer(Stream& stream, beast::flat_buffer& buffer, attempt_result& out) {
         out.answered = false;
-        out.status = 0;
         out.keep_alive = true;
         out.retry_after.reset();
-        out.server_request_id.clear();
         auto& lowest = beast::get_lowest_layer(stream);
         lowest.expires_after(settings_.request_timeout);
-        http::response_parser<http::string_body> parser;
-        parser.header_limit(answer_header_limit);
-        parser.body_limit(answer_body_limit);
-        auto [rec, read] = co_await http::async_read(stream, buffer, parser, use_tuple);
+        detail::answer_reader reader(out.answer, static_cast<bool>(hooks_.on_attempt));
+        reader.header_limit(answer_header_limit);
+        reader.body_limit(answer_body_limit);
+        auto [rec, read] = co_await http::async_read(stream, buffer, reader, use_tuple);
         if (rec) {
             out.failure = failure_of(rec);
             co_return;
         }
         lowest.expires_never();
-        auto& answer = parser.get();
         out.answered = true;
-        out.status = answer.result_int();
-        out.keep_alive = answer.keep_alive();
-        if (auto it = answer.find(http::field::retry_after); it != answer.end()) {
-            out.retry_after = parse_retry_after(it->value());
-        }
-        if (hooks_.on_attempt) {
-            if (auto it = answer.find("X-Request-Id"); it != answer.end()) out.server_request_id = it->value();
-        }
-        out.body = std::move(answer.body());
+        out.keep_alive = reader.keep_alive();
+        if (!out.answer.retry_after.empty()) out.retry_after = parse_retry_after(out.answer.retry_after);
     }
 
     // ---- deciding what follows an attempt ------------------------------------------------
@@ -618,8 +606,8 @@ private:
         attempt_report a;
         a.instance_id = j.id;
         a.request_id = view(j.request_ids.back());
-        a.server_request_id = result.server_request_id;
-        a.http_status = result.answered ? result.status : 0;
+        a.server_request_id = result.answer.server_request_id;
+        a.http_status = result.answered ? result.answer.status : 0;
         a.error_code = j.error_code;
         a.what = what;
         a.latency_ms = j.latency_ms;
@@ -640,16 +628,16 @@ private:
             return;
         }
         summary_.latency.record(latency);
-        const std::optional<api_body> body = parser.parse(result.body);
-        const classification c = classify(result.status, body ? &*body : nullptr);
-        j->http_status = result.status;
+        const std::optional<api_body> body = parser.parse(result.answer.body);
+        const classification c = classify(result.answer.status, body ? &*body : nullptr);
+        j->http_status = result.answer.status;
         j->error_code = body ? std::string(body->error_code) : std::string();
         j->error_msg = body ? std::string(body->error_msg) : std::string();
         j->last_failure = std::string(c.reason);
         report_attempt(*j, result, to_string(c.what));
 
         char status_text[8];
-        auto [status_end, status_ec] = std::to_chars(status_text, status_text + sizeof status_text, result.status);
+        auto [status_end, status_ec] = std::to_chars(status_text, status_text + sizeof status_text, result.answer.status);
         (void)status_ec;
         count_answer(code_key, std::string_view(status_text, static_cast<std::size_t>(status_end - status_text)),
                      body ? body->error_code : std::string_view("-"));
@@ -673,7 +661,7 @@ private:
                 // Stop at once: every further request would be rejected too, and hammering
                 // an auth failure can get an account locked. This id stays unfinished.
                 stop(run_error::token_rejected,
-                     "HTTP " + std::to_string(result.status) +
+                     "HTTP " + std::to_string(result.answer.status) +
                          (j->error_code.empty() ? std::string() : " " + j->error_code) + ": " + std::string(c.reason));
                 return;
         }
