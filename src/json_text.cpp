@@ -1,17 +1,31 @@
 #include "koorelease/json_text.hpp"
 
+#include <array>
 #include <cstdint>
 
 namespace koorelease {
 
+namespace {
+// Which bytes JSON strings must escape: control characters, '"' and '\\'.
+constexpr auto needs_escape = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[c] = true;
+    t['"'] = t['\\'] = true;
+    return t;
+}();
+}  // namespace
+
 void append_json_escaped(std::string& out, std::string_view text) {
     static constexpr char hex[] = "0123456789abcdef";
-    std::size_t plain_from = 0;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        out.append(text.data() + plain_from, i - plain_from);
-        plain_from = i + 1;
+    const char* p = text.data();
+    const char* const end = p + text.size();
+    while (p < end) {
+        // The plain run up to the next byte to escape goes in one append.
+        const char* run = p;
+        while (p < end && !needs_escape[static_cast<unsigned char>(*p)]) ++p;
+        out.append(run, p);
+        if (p == end) break;
+        const auto c = static_cast<unsigned char>(*p++);
         switch (c) {
             case '"': out += "\\\""; break;
             case '\\': out += "\\\\"; break;
@@ -26,7 +40,6 @@ void append_json_escaped(std::string& out, std::string_view text) {
                 out += hex[c & 0xf];
         }
     }
-    out.append(text.data() + plain_from, text.size() - plain_from);
 }
 
 bool is_valid_utf8(std::string_view text) {
