@@ -15,6 +15,7 @@
 #include "koorelease/request.hpp"
 #include "koorelease/request_id.hpp"
 #include "koorelease/response.hpp"
+#include "answer_reader.hpp"
 
 namespace {
 
@@ -69,6 +70,24 @@ void parse_and_classify_answer(benchmark::State& state) {
     }
 }
 BENCHMARK(parse_and_classify_answer);
+
+void read_http_answer(benchmark::State& state) {
+    // What nginx sends back, through the engine's reader (headers kept only if needed).
+    const std::string answer =
+        "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 14:00:00 GMT\r\n"
+        "Content-Type: application/json\r\nContent-Length: 35\r\nConnection: keep-alive\r\n\r\n"
+        R"({"error_code":"0","error_msg":"OK"})";
+    detail::answer_fields fields;
+    for (auto _ : state) {
+        detail::answer_reader reader(fields, false);
+        boost::beast::error_code ec;
+        std::size_t used = reader.put(boost::asio::buffer(answer), ec);
+        used += reader.put(boost::asio::buffer(answer.data() + used, answer.size() - used), ec);
+        benchmark::DoNotOptimize(used);
+        benchmark::DoNotOptimize(fields.status);
+    }
+}
+BENCHMARK(read_http_answer);
 
 void format_journal_record(benchmark::State& state) {
     request_id ids[1] = {};
