@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark (issue 4): koorelease against wrk, h2load, curl --parallel and aiohttp,
+# against Debian's nginx and against koorelease mock, all on loopback. On a fresh Debian 12
+# machine, as root, from the repository:
+#   bash bench/run.sh                 # 3 rounds of 5 s a client, about 10-15 minutes on 2 cores
+#   bash bench/run.sh --tiny          # CI smoke test: 1 round of 1 s, small counts, under 2 minutes
+#   bash bench/run.sh --rounds 5 --duration 10 --clients koorelease,wrk --out /tmp/bench
+# It installs what is missing, builds a Release build in build-bench/, then bench/compare.py does
+# the rest (see its docstring for what is measured and how) and prints the Markdown table. The
+# results go to bench/results/<UTC date-time>/ (or --out DIR). Exit code 0 only if every run
+# succeeded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+case " $* " in
+  *" -h "*|*" --help "*) exec /usr/bin/python3 bench/compare.py --help ;;
+esac
+
+packages=(cmake ninja-build g++ pkg-config ca-certificates libssl-dev libboost1.81-dev
+          libsimdjson-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libbenchmark-dev
+          nginx-light wrk nghttp2-client curl python3 python3-aiohttp util-linux openssl)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+missing=()
+for p in "${packages[@]}"; do
+  # Any Debian nginx flavour will do (nginx-light is the smallest).
+  if [ "$p" = nginx-light ] && { installed nginx || installed nginx-core || installed nginx-full ||
+                                 installed nginx-extras; }; then continue; fi
+  installed "$p" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bench: installing ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then echo "bench: run as root to install packages (or install them yourself)" >&2; exit 2; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts the nginx service on install: the benchmark starts its own, on other ports.
+fi
+
+echo "bench: building build-bench/ (Release)"
+cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DKOORELEASE_TESTS=OFF >/dev/null
+targets=(koorelease)
+# bench_hot_path exists only if CMake found Google Benchmark (libbenchmark-dev, installed above).
+if ninja -C build-bench -t targets all 2>/dev/null | grep -q '^bench_hot_path:'; then targets+=(bench_hot_path); fi
+cmake --build build-bench -j "$(nproc)" --target "${targets[@]}"
+
+# compare.py stops every process it starts, also on errors and signals, and the servers die
+# with it (PR_SET_PDEATHSIG). Belt and braces if it is killed outright: nginx's worker would
+# outlive its master, and the client running at the time would run to its end. While they run,
+# compare.py keeps their ids in the scratch folder (and removes each file once it has stopped
+# and reaped that process): each server leads its own process group; stop those, and the client.
+work=$(mktemp -d -t koorelease-bench-XXXXXX)
+cleanup() {
+  for f in "$work/nginx.pid" "$work/mock.pid"; do
+    if [ -s "$f" ]; then kill -KILL -- "-$(cat "$f")" 2>/dev/null || true; fi
+  done
+  if [ -s "$work/client.pid" ]; then kill -KILL "$(cat "$work/client.pid")" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+export BENCH_INVOCATION="bash bench/run.sh${*:+ $*}"
+set +e
+/usr/bin/python3 bench/compare.py --work-dir "$work" "$@"
+code=$?
+set -e
+exit $code
