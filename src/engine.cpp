@@ -16,6 +16,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include <charconv>
 #include <condition_variable>
@@ -80,7 +81,8 @@ struct job {
     std::uint32_t free_resends = 0;      // times its connection was lost before it, at no cost
     bool retry_pending = false;          // the next attempt is a retry, to be paid for when sent
     bool retry_after_timeout = false;    // ... after a timeout (costs more)
-    std::vector<request_id> request_ids;
+    // Every attempt's x-request-id; the first in place (most ids need one attempt).
+    boost::container::small_vector<request_id, 1> request_ids;
     unsigned http_status = 0;            // of the latest answer
     std::string error_code, error_msg;
     double latency_ms = -1;
@@ -584,11 +586,23 @@ private:
         out.keep_alive = true;
         out.retry_after.reset();
         auto& lowest = beast::get_lowest_layer(stream);
-        lowest.expires_after(settings_.request_timeout);
         detail::answer_reader reader(out.answer, static_cast<bool>(hooks_.on_attempt));
         reader.header_limit(answer_header_limit);
         reader.body_limit(answer_body_limit);
-        auto [rec, read] = co_await http::async_read(stream, buffer, reader, use_tuple);
+        // With pipelining the answer is often in the buffer already, read along with the one
+        // before: parse it from there, without a trip through the event loop.
+        error_code rec;
+        while (buffer.size() > 0 && !reader.is_done()) {
+            const std::size_t used = reader.put(buffer.data(), rec);
+            buffer.consume(used);
+            if (rec == http::error::need_more) rec = {};
+            if (rec || used == 0) break;
+        }
+        if (!rec && !reader.is_done()) {
+            lowest.expires_after(settings_.request_timeout);
+            auto [e, read] = co_await http::async_read(stream, buffer, reader, use_tuple);
+            rec = e;
+        }
         if (rec) {
             out.failure = failure_of(rec);
             co_return;

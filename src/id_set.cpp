@@ -28,7 +28,8 @@ std::string_view id_set::arena::text_of(slot s) const {
 
 bool id_set::insert(std::string_view id, mark m) {
     if (id.size() >= (1u << length_bits)) throw std::length_error("id too long for id_set");
-    if (table_.contains(id)) return false;
+    // The bytes go to the arena first, so that one probe of the table both looks the id up
+    // and inserts it; a repeat gives them back.
     auto& a = *arena_;
     if (a.used_in_last + id.size() > block_size) {
         a.blocks.push_back(std::make_unique<char[]>(block_size));
@@ -36,10 +37,11 @@ bool id_set::insert(std::string_view id, mark m) {
     }
     const std::uint64_t offset = (a.blocks.size() - 1) * block_size + a.used_in_last;
     std::memcpy(a.blocks.back().get() + a.used_in_last, id.data(), id.size());
-    a.used_in_last += id.size();
-    table_.insert((offset << offset_shift) | (std::uint64_t{id.size()} << 1) |
-                  (m == mark::final_before ? mark_bit : 0));
-    return true;
+    const bool added = table_.insert((offset << offset_shift) | (std::uint64_t{id.size()} << 1) |
+                                     (m == mark::final_before ? mark_bit : 0))
+                           .second;
+    if (added) a.used_in_last += id.size();
+    return added;
 }
 
 bool id_set::contains(std::string_view id) const { return table_.contains(id); }

@@ -574,7 +574,9 @@ TEST_P(ConnectionKiller, AnIdThatKillsEveryConnectionFailsAndTheRunEnds) {
             ++failed;
             EXPECT_EQ(rec.outcome, "failed");
             EXPECT_NE(rec.reason.find("connection"), std::string::npos) << rec.reason;
-            EXPECT_LE(rec.request_ids.size(), 3u + 3u);  // --max-attempts + the free resends
+            // Each of the 4 kills at most 3 + 3 connections (--max-attempts, then the free
+            // resends); an id can also ride, at no cost, behind another's kill in a pipeline.
+            EXPECT_LE(rec.request_ids.size(), 4u * (3u + 3u));
         } else {
             EXPECT_EQ(rec.outcome, "released") << rec.instance_id;
         }
