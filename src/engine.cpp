@@ -55,6 +55,7 @@ constexpr std::size_t batch_size = 256;       // ids handed from the reader thre
 constexpr std::size_t batches_ahead = 4;      // batches the reader may get ahead by
 constexpr std::uint32_t answer_header_limit = 32 * 1024;
 constexpr std::uint64_t answer_body_limit = 64 * 1024;
+constexpr std::size_t read_chunk = 16 * 1024;  // at most one TLS record's worth
 // A kept-alive connection that the server closed as a request went out costs that request no
 // attempt, this many times per id: beyond, it counts (an id that kills every connection it
 // is sent on must not be sent forever).
@@ -534,6 +535,9 @@ private:
         auto [ec, ep] = co_await lowest.async_connect(resolved_, use_tuple);
         if (!ec) {
             lowest.socket().set_option(tcp::no_delay(true), ec);
+            // With pipelining, answers that have already arrived are read at once, without
+            // waiting (see read_answer); async operations are not affected by this mode.
+            if (!ec && settings_.pipeline > 1) lowest.socket().non_blocking(true, ec);
             ec = {};
         }
         if constexpr (tls) {
@@ -589,14 +593,23 @@ private:
         detail::answer_reader reader(out.answer, static_cast<bool>(hooks_.on_attempt));
         reader.header_limit(answer_header_limit);
         reader.body_limit(answer_body_limit);
-        // With pipelining the answer is often in the buffer already, read along with the one
-        // before: parse it from there, without a trip through the event loop.
+        // With pipelining, the answer has often arrived already, with the one before: parse it
+        // from the buffer, then from what the (non-blocking) connection holds, without a trip
+        // through the event loop. Only when nothing is there yet does the read wait.
         error_code rec;
-        while (buffer.size() > 0 && !reader.is_done()) {
-            const std::size_t used = reader.put(buffer.data(), rec);
-            buffer.consume(used);
-            if (rec == http::error::need_more) rec = {};
-            if (rec || used == 0) break;
+        for (;;) {
+            while (buffer.size() > 0 && !reader.is_done()) {
+                const std::size_t used = reader.put(buffer.data(), rec);
+                buffer.consume(used);
+                if (rec == http::error::need_more) rec = {};
+                if (rec || used == 0) break;
+            }
+            if (rec || reader.is_done() || settings_.pipeline <= 1) break;
+            error_code now_ec;
+            const std::size_t got = stream.read_some(buffer.prepare(read_chunk), now_ec);
+            buffer.commit(got);
+            // Nothing yet (would_block), or an error the waiting read below will report.
+            if (now_ec || got == 0) break;
         }
         if (!rec && !reader.is_done()) {
             lowest.expires_after(settings_.request_timeout);
