@@ -5,20 +5,30 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
+#include "config_file.hpp"
+#include "koorelease/id_set.hpp"
+#include "koorelease/rate_limiter.hpp"
+#include "koorelease/request_id.hpp"
+#include "log_format.hpp"
+#include "summary_json.hpp"
 #include "koorelease/duration.hpp"
 #include "koorelease/engine.hpp"
 #include "koorelease/input.hpp"
@@ -55,6 +65,12 @@ struct release_options {
     bool no_dedup = false;
     std::string log_level = "off";
     std::string log_file;
+    std::string log_format = "text";
+    std::string config;                    // --config FILE, applied by apply_config()
+    std::string progress = "auto";
+    std::string progress_interval = "10s";
+    bool dry_run = false;
+    std::string summary_file;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -64,6 +80,7 @@ struct release_options {
 // The log: off by default (the summary and notices go to stderr anyway); at debug, one line
 // per attempt. The token is in none of it: only the engine's request bytes hold it.
 std::shared_ptr<spdlog::logger> make_logger(const release_options& o) {
+    if (!parse_log_format(o.log_format)) usage_error("--log-format '" + o.log_format + "' is not one of text, json");
     const auto level = spdlog::level::from_str(o.log_level);
     if (level == spdlog::level::off && o.log_level != "off") {
         usage_error("--log-level '" + o.log_level + "' is not one of off, error, warn, info, debug");
@@ -79,7 +96,11 @@ std::shared_ptr<spdlog::logger> make_logger(const release_options& o) {
     } catch (const spdlog::spdlog_ex& e) {
         usage_error("cannot write --log-file '" + o.log_file + "': " + e.what());
     }
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+    if (parse_log_format(o.log_format) == log_format::json) {
+        logger->set_formatter(std::make_unique<json_log_formatter>());
+    } else {
+        logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+    }
     logger->set_level(level);
     logger->flush_on(spdlog::level::warn);
     return logger;
@@ -103,7 +124,7 @@ std::string load_token(const std::string& token_file) {
             usage_error("cannot read --token-file '" + token_file + "': " + std::strerror(errno));
         }
         std::getline(in, token);
-    } else if (const char* env = std::getenv("KOOPHONE_TOKEN"); env != nullptr) {
+    } else if (const char* env = std::getenv("KOOPHONE_TOKEN"); env != nullptr && *env != '\0') {
         token = env;
     } else {
         usage_error("no token: set KOOPHONE_TOKEN or pass --token-file FILE (a project-scoped IAM token)");
@@ -179,7 +200,121 @@ void print_summary(const run_summary& s) {
     std::fputs(out.c_str(), stderr);
 }
 
+// --dry-run: reads and checks the whole input as a run would (invalid lines reported the same
+// way), shows one request with the token redacted and the plan, and sends nothing.
+// Exit 0, or 1 when some input lines are invalid.
+int dry_run(const release_options& o, const release_settings& s, id_source& source, const prior_outcomes* prior) {
+    id_set seen;
+    std::uint64_t ids = 0, invalid = 0, duplicates = 0, already_final = 0;
+    std::string first_id;
+    input_item item;
+    while (source.next(item)) {
+        if (!item.valid) {
+            if (prior != nullptr && prior->invalid_lines.contains(item.line)) continue;
+            ++invalid;
+            std::fprintf(stderr, "koorelease: input line %llu: %s: not sent\n",
+                         static_cast<unsigned long long>(item.line), item.text.c_str());
+            continue;
+        }
+        if (prior != nullptr && prior->final_ids.is_final_before(item.text)) {
+            ++already_final;
+            continue;
+        }
+        if (s.deduplicate && !seen.insert(item.text)) {
+            ++duplicates;
+            continue;
+        }
+        if (first_id.empty()) first_id = item.text;
+        ++ids;
+    }
+    request_builder builder(s.target, s.token, s.user_agent);
+    request_id_generator ids_for_requests;
+    std::string example = builder.redacted_example(ids_for_requests.next(), first_id.empty() ? "i-example" : first_id);
+    // CRLF line ends, shown as plain lines.
+    for (std::size_t at = 0; (at = example.find("\r\n", at)) != std::string::npos;) example.erase(at, 1);
+
+    std::string out = "koorelease: dry run: nothing is sent\n";
+    out += "one request as it would be sent (the token redacted; every attempt has a fresh x-request-id):\n\n";
+    out += example;
+    out += "\n\nplan: " + std::to_string(ids) + " ids to release";
+    out += ", " + std::to_string(duplicates) + " duplicates dropped";
+    out += ", " + std::to_string(invalid) + " invalid lines";
+    if (prior != nullptr) out += ", " + std::to_string(already_final) + " already final in the journal (skipped)";
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "\nendpoint %s, %u connections, pipeline %u, max attempts %u, journal %s",
+                  s.target.to_string().c_str(), s.concurrency, s.pipeline, s.max_attempts,
+                  o.output == "-" ? "<stdout>" : o.output.c_str());
+    out += line;
+    if (s.rate > 0) {
+        std::snprintf(line, sizeof line, "\nrate %g requests/s (burst %u): about %s for the first attempts",
+                      s.rate, s.burst ? s.burst : default_burst(s.rate),
+                      format_eta(static_cast<double>(ids) / s.rate).c_str());
+        out += line;
+        out += " (retries and throttling add to it)";
+    } else {
+        out += "\nno rate limit (--rate 0): the duration depends on how fast the server answers";
+    }
+    out += "\n";
+    std::fputs(out.c_str(), stdout);
+    std::fflush(stdout);
+    return invalid > 0 ? 1 : 0;
+}
+
+// --config and the KOOPHONE_* variables: every option of `release` not given on the command
+// line takes the environment's value, else the file's, else its default. The keys are the
+// options' long names, so an option added to the command has its key at once.
+void apply_config(CLI::App& cmd, const std::string& config_path) {
+    std::vector<config_key> keys;
+    std::map<std::string, CLI::Option*, std::less<>> options;
+    std::set<std::string, std::less<>> on_command_line;
+    for (CLI::Option* opt : cmd.get_options()) {
+        if (opt->get_lnames().empty()) continue;
+        const std::string name = opt->get_lnames().front();
+        if (name == "help" || name == "config") continue;
+        value_kind kind = value_kind::text;
+        const std::string type = opt->get_type_name();
+        if (opt->get_items_expected_max() == 0) {
+            kind = value_kind::flag;
+        } else if (opt->get_expected_max() > 1) {
+            kind = value_kind::texts;
+        } else if (type.starts_with("UINT") || type.starts_with("INT")) {
+            kind = value_kind::integer;
+        } else if (type.starts_with("FLOAT")) {
+            kind = value_kind::number;
+        }
+        keys.push_back({name, kind});
+        options[name] = opt;
+        if (opt->count() > 0) on_command_line.insert(name);
+    }
+    config_values file;
+    if (!config_path.empty()) {
+        auto parsed = read_config_file(config_path, keys);
+        if (!parsed.error.empty()) usage_error(parsed.error);
+        file = std::move(parsed.values);
+    }
+    const auto environment = values_from_environment([](const char* name) { return std::getenv(name); });
+    const char* token = std::getenv("KOOPHONE_TOKEN");
+    const auto merged = merge_config(on_command_line, environment, file, token != nullptr && *token != '\0');
+    for (const auto& [key, value] : merged) {
+        const auto it = options.find(key);
+        if (it == options.end()) continue;
+        try {
+            if (value.list.empty()) {
+                it->second->add_result(value.text);
+            } else {
+                it->second->add_result(value.list);
+            }
+            it->second->run_callback();
+        } catch (const CLI::ParseError& e) {
+            // Not quoting the value: it came from a file or the environment, which may hold secrets.
+            usage_error(value.origin + ": the value of '" + key + "' is not valid: " + e.what());
+        }
+    }
+}
+
 int run(const release_options& o) {
+    const auto started = std::chrono::system_clock::now();
     release_settings s;
     auto ep = parse_endpoint(o.endpoint);
     if (auto* error = std::get_if<std::string>(&ep)) usage_error(*error);
@@ -211,6 +346,14 @@ int run(const release_options& o) {
         usage_error("cannot read --ca-file '" + o.ca_file + "': " + std::strerror(errno));
     }
     s.token = load_token(o.token_file);
+    const auto interval = duration_option("--progress-interval", o.progress_interval, false);
+    const bool log_on_stderr = o.log_file.empty() && o.log_level != "off";
+    const auto mode = choose_progress_mode(o.progress, o.quiet, ::isatty(STDERR_FILENO) == 1, log_on_stderr);
+    if (!mode) usage_error("--progress '" + o.progress + "' is not one of auto, plain, off");
+    if (!o.summary_file.empty()) {
+        std::string problem;
+        if (!can_create_file(o.summary_file, problem)) usage_error("--summary-file '" + o.summary_file + "': " + problem);
+    }
 
     std::string error;
     auto source = open_input(o.input, error);
@@ -229,7 +372,7 @@ int run(const release_options& o) {
         prior = std::make_unique<prior_outcomes>();
         if (journal_exists) {
             if (!load_prior_outcomes(o.output, *prior, error)) usage_error(error);
-            if (prior->torn_tail) {
+            if (prior->torn_tail && !o.dry_run) {
                 // The previous run was killed mid-write: drop the incomplete line, so that
                 // what we append starts on a line of its own.
                 if (::truncate(o.output.c_str(), static_cast<off_t>(prior->keep_bytes)) != 0) {
@@ -248,13 +391,12 @@ int run(const release_options& o) {
         usage_error("--output '" + o.output + "' already holds a journal: add --resume to finish that run, "
                     "or --force to overwrite it");
     }
+    if (o.dry_run) return dry_run(o, s, *source, prior.get());
     const int out_fd = open_output(o.output, o.resume);
     jsonl_journal journal(out_fd, o.output == "-" ? "<stdout>" : "'" + o.output + "'", out_fd != STDOUT_FILENO);
 
     const auto log = make_logger(o);
-    const bool terminal = ::isatty(STDERR_FILENO) == 1;
-    // With the log on stderr, the live line would garble it.
-    progress_printer progress(terminal, o.quiet || (o.log_file.empty() && o.log_level != "off"));
+    progress_printer progress(*mode, std::chrono::duration<double>(interval).count());
     run_hooks hooks;
     hooks.on_progress = [&](const progress_snapshot& p) { progress.update(p); };
     hooks.on_warning = [&](std::string_view text) {
@@ -262,13 +404,8 @@ int run(const release_options& o) {
         if (!o.log_file.empty()) log->warn("{}", text);
     };
     if (log->should_log(spdlog::level::debug)) {
-        hooks.on_attempt = [&](const attempt_report& a) {
-            log->debug("attempt instance_id={} attempt={} x-request-id={} status={} error_code={} "
-                       "server_request_id={} latency_ms={:.3f} result=\"{}\"",
-                       a.instance_id, a.attempt, a.request_id, a.http_status,
-                       a.error_code.empty() ? "-" : a.error_code,
-                       a.server_request_id.empty() ? "-" : a.server_request_id, a.latency_ms, a.what);
-        };
+        const auto format = *parse_log_format(o.log_format);
+        hooks.on_attempt = [&log, format](const attempt_report& a) { log->debug("{}", attempt_message(a, format)); };
     }
     log->info("releasing sessions at {} with {} connections, rate {} (0: no limit), input {}, journal {}",
               s.target.to_string(), s.concurrency, s.rate, o.input, o.output);
@@ -276,6 +413,14 @@ int run(const release_options& o) {
     const run_summary summary = run_release(s, *source, journal, hooks, prior.get());
     progress.finish();
     print_summary(summary);
+    if (!o.summary_file.empty()) {
+        std::string problem;
+        const auto json = summary_json(summary, started, std::chrono::system_clock::now());
+        if (!write_file_atomically(o.summary_file, json, problem)) {
+            std::fprintf(stderr, "koorelease: --summary-file: %s\n", problem.c_str());
+            log->error("--summary-file: {}", problem);
+        }
+    }
     log->info("done: {} released, {} failed, {} invalid, {} duplicates, {} requests in {:.2f} s, exit {}",
               summary.released, summary.failed, summary.invalid, summary.duplicates, summary.requests,
               summary.elapsed_s, summary.exit_code());
@@ -327,7 +472,7 @@ void add_release_command(CLI::App& root, command_action& action) {
     cmd->add_flag("--no-retry-budget", opts->no_retry_budget, "Retry every id up to --max-attempts, whatever the failure rate");
     cmd->add_option("--ca-file", opts->ca_file, "PEM trust anchors added to the system store");
     cmd->add_flag("--insecure", opts->insecure, "Skip certificate verification (dangerous; warned about on every run)");
-    cmd->add_flag("-q,--quiet", opts->quiet, "No progress line");
+    cmd->add_flag("-q,--quiet", opts->quiet, "No progress line (--progress off)");
     cmd->add_flag("--resume", opts->resume,
                   "Continue the run whose journal is --output: skip ids it records as released or failed, append the rest");
     cmd->add_flag("--force", opts->force, "Overwrite an existing --output journal");
@@ -336,7 +481,26 @@ void add_release_command(CLI::App& root, command_action& action) {
     cmd->add_option("--log-file", opts->log_file, "Append the log here (default: stderr)");
     cmd->add_flag("--no-dedup", opts->no_dedup,
                   "Do not remember ids to drop repeats (saves ~35 bytes per id on huge inputs known to be unique)");
-    cmd->callback([&action, opts] { action = [opts] { return run(*opts); }; });
+    cmd->add_option("--log-format", opts->log_format, "text, or json: one object per line for log shippers")
+        ->capture_default_str();
+    cmd->add_option("--config", opts->config,
+                    "TOML file of option values (keys: the long options without dashes, e.g. max-attempts = 5); "
+                    "the command line and KOOPHONE_* variables override it. The token is not a key: use token-file");
+    cmd->add_option("--progress", opts->progress,
+                    "auto: a live line when stderr is a terminal; plain: a line every --progress-interval, for logs; off")
+        ->capture_default_str();
+    cmd->add_option("--progress-interval", opts->progress_interval, "Time between --progress plain lines, e.g. 30s")
+        ->capture_default_str();
+    cmd->add_flag("--dry-run", opts->dry_run,
+                  "Read and check the input, show a request (token redacted) and the plan; send nothing");
+    cmd->add_option("--summary-file", opts->summary_file,
+                    "Write the end-of-run summary here as one JSON object (replaced atomically)");
+    cmd->callback([&action, opts, cmd] {
+        action = [opts, cmd] {
+            apply_config(*cmd, opts->config);
+            return run(*opts);
+        };
+    });
 }
 
 }  // namespace koorelease::cli
