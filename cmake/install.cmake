@@ -91,3 +91,11 @@ if(KOORELEASE_HAS_CONFIG)
   set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${PROJECT_BINARY_DIR}/deb/conffiles)
 endif()
 include(CPack)
+
+# The man page names every command and option `--help` lists (scripts/check-man.sh).
+if(KOORELEASE_TESTS)
+  add_test(NAME man_page_covers_help
+           COMMAND bash ${PROJECT_SOURCE_DIR}/scripts/check-man.sh $<TARGET_FILE:koorelease>
+                   ${PROJECT_SOURCE_DIR}/doc/koorelease.1)
+  set_tests_properties(man_page_covers_help PROPERTIES LABELS docs)
+endif()
