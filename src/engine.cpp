@@ -891,6 +891,8 @@ private:
         p.rate_lowered = throttle_.lowered();
         p.elapsed_s = std::chrono::duration<double>(steady::now() - start_).count();
         p.input_done = input_done_;
+        p.throttled = throttle_.throttled_count();
+        p.counters = &summary_;
         return p;
     }
 

@@ -57,6 +57,15 @@ double latency_histogram::percentile_us(double p) const {
     return static_cast<double>(max_);
 }
 
+std::uint64_t latency_histogram::count_up_to_us(std::uint64_t micros) const {
+    if (count_ == 0 || micros < min_) return 0;
+    if (micros >= max_) return count_;
+    const std::size_t last = index_of(micros);
+    std::uint64_t n = 0;
+    for (std::size_t i = 0; i <= last; ++i) n += buckets_[i];
+    return n;
+}
+
 double latency_histogram::mean_us() const {
     return count_ ? static_cast<double>(sum_ / static_cast<long double>(count_)) : 0.0;
 }

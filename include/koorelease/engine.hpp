@@ -24,6 +24,8 @@
 
 namespace koorelease {
 
+struct run_summary;
+
 // A live view of a run, for the progress line.
 struct progress_snapshot {
     std::uint64_t ids_read = 0;       // distinct ids taken from the input so far
@@ -40,6 +42,10 @@ struct progress_snapshot {
     bool rate_lowered = false;        // throttling has lowered it
     double elapsed_s = 0;
     bool input_done = false;
+    std::uint64_t throttled = 0;      // throttled answers so far
+    // The run's counters so far (answers by code, latency, retries): for --metrics-file.
+    // Valid only during the on_progress call; duplicates, throttled and elapsed_s are above.
+    const run_summary* counters = nullptr;
 };
 
 struct run_summary {

@@ -20,6 +20,10 @@ public:
     double mean_us() const;
     std::uint64_t min_us() const { return count_ ? min_ : 0; }
     std::uint64_t max_us() const { return max_; }
+    double sum_us() const { return static_cast<double>(sum_); }
+    // Values recorded at or below `micros` (a Prometheus `le` bucket), counted by bucket: exact
+    // below 128 us; above, a bucket counts when it starts at or below `micros` (within 1/128).
+    std::uint64_t count_up_to_us(std::uint64_t micros) const;
 
     void merge(const latency_histogram& other);
 

@@ -13,5 +13,6 @@ using command_action = std::function<int()>;
 
 void add_release_command(CLI::App& root, command_action& action);
 void add_mock_command(CLI::App& root, command_action& action);
+void add_report_command(CLI::App& root, command_action& action);
 
 }  // namespace koorelease::cli

@@ -33,6 +33,7 @@
 #include "koorelease/engine.hpp"
 #include "koorelease/input.hpp"
 #include "koorelease/journal.hpp"
+#include "koorelease/metrics.hpp"
 #include "koorelease/request.hpp"
 #include "progress_printer.hpp"
 
@@ -65,6 +66,11 @@ struct release_options {
     bool no_dedup = false;
     std::string log_level = "off";
     std::string log_file;
+    std::string metrics_file;  // --metrics-file, --pushgateway, --push-*: see koorelease/metrics.hpp
+    std::string pushgateway;
+    std::string push_job = "koorelease";
+    std::string push_instance;  // empty: the host name
+    std::vector<std::string> push_labels;
     std::string log_format = "text";
     std::string config;                    // --config FILE, applied by apply_config()
     std::string progress = "auto";
@@ -392,13 +398,25 @@ int run(const release_options& o) {
                     "or --force to overwrite it");
     }
     if (o.dry_run) return dry_run(o, s, *source, prior.get());
+    std::optional<push_target> push;
+    if (!o.pushgateway.empty()) {
+        push.emplace();
+        if (auto e = make_push_target(o.pushgateway, o.push_job, o.push_instance, o.push_labels, *push); !e.empty()) {
+            usage_error(e);
+        }
+    }
+    run_metrics metrics(o.metrics_file, std::move(push), o.ca_file, o.insecure);
+    if (auto e = metrics.start(); !e.empty()) usage_error(e + " (choose a writable --metrics-file)");
     const int out_fd = open_output(o.output, o.resume);
     jsonl_journal journal(out_fd, o.output == "-" ? "<stdout>" : "'" + o.output + "'", out_fd != STDOUT_FILENO);
 
     const auto log = make_logger(o);
     progress_printer progress(*mode, std::chrono::duration<double>(interval).count());
     run_hooks hooks;
-    hooks.on_progress = [&](const progress_snapshot& p) { progress.update(p); };
+    hooks.on_progress = [&](const progress_snapshot& p) {
+        progress.update(p);
+        if (auto w = metrics.on_progress(p); !w.empty()) progress.message(w);
+    };
     hooks.on_warning = [&](std::string_view text) {
         progress.message(text);
         if (!o.log_file.empty()) log->warn("{}", text);
@@ -413,6 +431,7 @@ int run(const release_options& o) {
     const run_summary summary = run_release(s, *source, journal, hooks, prior.get());
     progress.finish();
     print_summary(summary);
+    for (const auto& w : metrics.finish(summary)) std::fprintf(stderr, "koorelease: warning: %s\n", w.c_str());
     if (!o.summary_file.empty()) {
         std::string problem;
         const auto json = summary_json(summary, started, std::chrono::system_clock::now());
@@ -479,6 +498,14 @@ void add_release_command(CLI::App& root, command_action& action) {
     cmd->add_option("--log-level", opts->log_level, "off, error, warn, info or debug (one line per attempt)")
         ->capture_default_str();
     cmd->add_option("--log-file", opts->log_file, "Append the log here (default: stderr)");
+    cmd->add_option("--metrics-file", opts->metrics_file,
+                    "Prometheus text file (node_exporter textfile collector), rewritten atomically every 5 s and at exit");
+    cmd->add_option("--pushgateway", opts->pushgateway,
+                    "Push the metrics to this Prometheus Pushgateway at the end (a failed push is only a warning)");
+    cmd->add_option("--push-job", opts->push_job, "Pushgateway job label")->capture_default_str();
+    cmd->add_option("--push-instance", opts->push_instance, "Pushgateway instance label (default: the host name)");
+    cmd->add_option("--push-label", opts->push_labels, "Another Pushgateway grouping label, name=value (repeatable)")
+        ->allow_extra_args(false);
     cmd->add_flag("--no-dedup", opts->no_dedup,
                   "Do not remember ids to drop repeats (saves ~35 bytes per id on huge inputs known to be unique)");
     cmd->add_option("--log-format", opts->log_format, "text, or json: one object per line for log shippers")
