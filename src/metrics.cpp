@@ -110,17 +110,20 @@ std::string escape_label_value(std::string_view value) {
 
 std::string format_metrics(const run_summary& s, const run_times& t) {
     std::string out;
-    gauge(out, "koorelease_run_start_timestamp_seconds", "Unix time the run started.", t.start_s);
+    // Times to the millisecond, as the journal has them: "1795792962.992", not 17 digits.
+    const double start_s = std::round(t.start_s * 1000) / 1000;
+    const double now_s = std::round(t.now_s * 1000) / 1000;
+    gauge(out, "koorelease_run_start_timestamp_seconds", "Unix time the run started.", start_s);
     gauge(out, "koorelease_run_duration_seconds", "Seconds the run has taken so far (all of it once ended).",
-          t.now_s - t.start_s);
+          std::round((now_s - start_s) * 1000) / 1000);
     if (t.exit_code) {
-        gauge(out, "koorelease_run_end_timestamp_seconds", "Unix time the run ended.", t.now_s);
+        gauge(out, "koorelease_run_end_timestamp_seconds", "Unix time the run ended.", now_s);
         gauge(out, "koorelease_run_exit_code",
               "Exit code of the run: 0 all released, 1 some failed or invalid, 3 aborted, 4 interrupted.",
               static_cast<std::uint64_t>(*t.exit_code));
         if (*t.exit_code == 0) {
             gauge(out, "koorelease_last_success_timestamp_seconds",
-                  "Unix time a run ended with every id released (exit code 0).", t.now_s);
+                  "Unix time a run ended with every id released (exit code 0).", now_s);
         }
     }
 

@@ -135,6 +135,14 @@ TEST(Metrics, EmptyRunHasEmptyFamiliesAndZeroBuckets) {
     EXPECT_NE(text.find("koorelease_run_duration_seconds 0\n"), std::string::npos);
 }
 
+TEST(Metrics, TimesAreToTheMillisecond) {
+    const auto text = format_metrics(run_summary{}, run_times{1795792962.9915707, 1795792963.0987463, 0});
+    EXPECT_NE(text.find("koorelease_run_start_timestamp_seconds 1795792962.992\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("koorelease_run_end_timestamp_seconds 1795792963.099\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("koorelease_last_success_timestamp_seconds 1795792963.099\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("koorelease_run_duration_seconds 0.107\n"), std::string::npos) << text;
+}
+
 TEST(Metrics, LabelValuesAreEscaped) {
     EXPECT_EQ(escape_label_value("plain"), "plain");
     EXPECT_EQ(escape_label_value("a\"b"), "a\\\"b");
