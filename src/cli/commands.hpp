@@ -13,6 +13,7 @@ using command_action = std::function<int()>;
 
 void add_release_command(CLI::App& root, command_action& action);
 void add_mock_command(CLI::App& root, command_action& action);
+void add_token_command(CLI::App& root, command_action& action);
 void add_report_command(CLI::App& root, command_action& action);
 
 }  // namespace koorelease::cli

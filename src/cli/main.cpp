@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     koorelease::cli::command_action action;
     koorelease::cli::add_release_command(app, action);
     koorelease::cli::add_mock_command(app, action);
+    koorelease::cli::add_token_command(app, action);
     koorelease::cli::add_report_command(app, action);
 
     try {

@@ -29,6 +29,7 @@ void add_mock_command(CLI::App& root, command_action& action) {
     // Shared with the callback: CLI11 writes into these while parsing, after this returns.
     auto settings = std::make_shared<mock::mock_settings>();
     auto latency = std::make_shared<std::string>("0ms");
+    auto iam_lifetime = std::make_shared<std::string>("24h");
     auto seed = std::make_shared<std::uint64_t>(0);
 
     CLI::App* mock = root.add_subcommand(
@@ -60,7 +61,13 @@ void add_mock_command(CLI::App& root, command_action& action) {
     mock->add_option("--path-prefix", settings->path_prefix,
                      "Prefix before /v1/instances/session/release, e.g. /koophone");
     mock->add_option("--token-expire-after", settings->token_expire_after,
-                     "Answer 401 APIG.0307 after this many release requests (0: never)")
+                     "Answer 401 APIG.0307 after this many release requests to those made with a token that "
+                     "existed then (KOOPHONE_TOKEN's or an issued one; later issued tokens go on working) (0: never)")
+        ->capture_default_str();
+    mock->add_option("--iam-token-lifetime", *iam_lifetime,
+                     "Lifetime of the tokens POST /v3/auth/tokens issues (their expires_at; APIG.0307 after; "
+                     "0s: expired when issued, to test a client's give-up). Set KOOPHONE_IAM_PASSWORD to require that password and accept only issued tokens")
+        ->check(duration_validator)
         ->capture_default_str();
     mock->add_option("--throttle-rps", settings->throttle_rps,
                      "Answer 429 APIG.0308 beyond this many release requests per second (0: off)")
@@ -88,18 +95,23 @@ void add_mock_command(CLI::App& root, command_action& action) {
     CLI::Option* seed_option =
         mock->add_option("--seed", *seed, "Seed of the fault draws (default: random)");
 
-    mock->callback([&action, settings, latency, seed, seed_option] {
+    mock->callback([&action, settings, latency, iam_lifetime, seed, seed_option] {
         if (settings->drop_rate + settings->fail_rate > 1.0) {
             throw CLI::ValidationError("--drop-rate + --fail-rate", "must not exceed 1");
         }
         // Validated by duration_validator.
         settings->latency = std::chrono::duration_cast<std::chrono::microseconds>(*koorelease::parse_duration(*latency));
+        settings->iam_token_lifetime =
+            std::chrono::duration_cast<std::chrono::milliseconds>(*koorelease::parse_duration(*iam_lifetime));
         if (seed_option->count() > 0) settings->seed = *seed;
         action = [settings] {
             // The token comes from the environment only: command lines are visible to every
             // user of the machine (ps, /proc).
             if (const char* token = std::getenv("KOOPHONE_TOKEN"); token && *token) {
                 settings->expected_token = token;
+            }
+            if (const char* password = std::getenv("KOOPHONE_IAM_PASSWORD"); password && *password) {
+                settings->iam_password = password;
             }
             return mock::run(*settings);
         };

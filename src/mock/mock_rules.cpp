@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
+#include <ctime>
 
 namespace koorelease::mock {
 
@@ -52,6 +54,13 @@ constexpr std::string_view not_found =
 constexpr std::string_view bad_method =
     R"({"error_code":"MOCK.405","error_msg":"Method not allowed on this path."})";
 constexpr std::string_view reset = R"({"error_code":"0","error_msg":"Stats reset."})";
+// IAM's errors are Keystone's shape: {"error":{"code","message","title"}}.
+constexpr std::string_view iam_wrong_password =
+    R"({"error":{"code":401,"message":"The username or password is wrong.","title":"Unauthorized"}})";
+constexpr std::string_view iam_bad_request =
+    R"({"error":{"code":400,"message":"The request body must be a password identity (user name, password, domain name) with a project scope (name or id).","title":"Bad Request"}})";
+constexpr std::string_view iam_bad_method =
+    R"({"error":{"code":405,"message":"Method not allowed: tokens are created with POST.","title":"Method Not Allowed"}})";
 constexpr std::string_view header_too_large =
     R"({"error_code":"MOCK.431","error_msg":"Request header block larger than the mock accepts."})";
 constexpr std::string_view body_too_large =
@@ -63,6 +72,48 @@ constexpr std::string_view malformed =
 constexpr std::string_view release_suffix = "/v1/instances/session/release";
 constexpr std::string_view stats_path = "/mock/stats";
 constexpr std::string_view reset_path = "/mock/reset";
+constexpr std::string_view iam_path = "/v3/auth/tokens";
+
+// What decide_iam needs from the token request body: the password identity and the scope.
+struct iam_request {
+    std::string user, password, domain, project;
+};
+
+std::optional<iam_request> parse_iam_request(std::string_view text) {
+    thread_local simdjson::dom::parser parser;
+    simdjson::padded_string padded(text);
+    simdjson::dom::element doc;
+    if (parser.parse(padded).get(doc)) return std::nullopt;
+    simdjson::dom::array methods;
+    if (doc["auth"]["identity"]["methods"].get(methods)) return std::nullopt;
+    bool password_method = false;
+    for (auto m : methods) {
+        std::string_view name;
+        if (!m.get(name) && name == "password") password_method = true;
+    }
+    if (!password_method) return std::nullopt;
+    auto user = doc["auth"]["identity"]["password"]["user"];
+    std::string_view name, password, domain, project;
+    if (user["name"].get(name) || user["password"].get(password) || user["domain"]["name"].get(domain)) {
+        return std::nullopt;
+    }
+    auto scope = doc["auth"]["scope"]["project"];
+    if (scope["name"].get(project) && scope["id"].get(project)) return std::nullopt;
+    if (name.empty() || domain.empty() || project.empty()) return std::nullopt;
+    return iam_request{std::string(name), std::string(password), std::string(domain), std::string(project)};
+}
+
+// "2026-11-28T14:00:00.000000Z", as IAM writes expires_at.
+std::string iam_time(std::chrono::system_clock::time_point t) {
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+    const std::time_t secs = static_cast<std::time_t>(micros / 1'000'000);
+    std::tm tm{};
+    ::gmtime_r(&secs, &tm);
+    char text[40];
+    const std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::snprintf(text + n, sizeof text - n, ".%06lldZ", static_cast<long long>(micros % 1'000'000));
+    return text;
+}
 
 // Business errors are chosen by the id's prefix so that a demo or a test can ask for them.
 struct prefix_error {
@@ -106,6 +157,13 @@ std::optional<std::string_view> parse_instance_id(std::string_view body) {
     std::string_view id;
     if (object["instance_id"].get(id) || id.empty()) return std::nullopt;
     return id;
+}
+
+// Names echoed in the token body: only plain characters, so no JSON escaping is needed.
+bool is_valid_name(std::string_view s) {
+    return s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+               return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+           });
 }
 
 decision answer(route kind, unsigned status, std::string_view error_code, std::string_view text) {
@@ -153,6 +211,8 @@ mock_rules::mock_rules(const mock_settings& settings)
       throttle_body_(
           R"({"error_code":"APIG.0308","error_msg":"The throttling threshold has been reached: policy user over ratelimit,limit:)" +
           std::to_string(settings.throttle_rps) + R"(,time:1 second"})"),
+      iam_password_(settings.iam_password),
+      iam_token_lifetime_(settings.iam_token_lifetime),
       throttling_(settings.throttle_rps > 0),
       throttle_(settings.throttle_rps) {}
 
@@ -166,6 +226,8 @@ decision mock_rules::decide(const request_view& request, const rule_inputs& inpu
         d = request.method == "GET"
                 ? answer(route::stats, 200, {}, {})
                 : answer(route::not_found, 405, code::bad_method, body::bad_method);
+    } else if (path == iam_path) {
+        d = decide_iam(request, inputs);
     } else if (path == reset_path) {
         d = request.method == "POST"
                 ? answer(route::reset, 200, code::ok, body::reset)
@@ -184,18 +246,20 @@ decision mock_rules::decide(const request_view& request, const rule_inputs& inpu
 decision mock_rules::decide_release(const request_view& request, const rule_inputs& inputs) {
     // Counted before any check: the token expires after N release requests of any kind.
     std::uint64_t number = release_requests_.fetch_add(1, std::memory_order_relaxed) + 1;
+    std::uint64_t token_serial = 0;
 
     decision d = [&]() -> decision {
         if (request.method != "POST") {
             return answer(route::release, 405, code::bad_method, body::bad_method);
         }
-        if (!request.auth_token || request.auth_token->empty() ||
-            (expected_token_ && *request.auth_token != *expected_token_)) {
-            return answer(route::release, 401, code::bad_token, body::bad_token);
+        const token_check checked = check_token(request.auth_token.value_or(std::string_view{}), number, inputs.now);
+        if (checked.expired) {
+            decision e = answer(route::release, 401, code::token_expired, body::token_expired);
+            e.record.iam_token = checked.serial;
+            return e;
         }
-        if (token_expire_after_ > 0 && number > token_expire_after_) {
-            return answer(route::release, 401, code::token_expired, body::token_expired);
-        }
+        if (!checked.ok) return answer(route::release, 401, code::bad_token, body::bad_token);
+        token_serial = checked.serial;
         if (throttling_) {
             bool over;
             {
@@ -236,11 +300,78 @@ decision mock_rules::decide_release(const request_view& request, const rule_inpu
     }();
 
     d.delay = latency_;
+    if (token_serial != 0) d.record.iam_token = token_serial;
     d.record.release_request = true;
     d.record.pipelined = inputs.pipelined;
     if (request.request_id && !request.request_id->empty()) {
         d.record.request_id = *request.request_id;
     }
+    return d;
+}
+
+mock_rules::token_check mock_rules::check_token(std::string_view token, std::uint64_t number,
+                                                mock_clock::time_point now) {
+    token_check t;
+    if (token.empty()) return t;
+    {
+        std::lock_guard lock(iam_mutex_);
+        if (auto it = issued_.find(token); it != issued_.end()) {
+            const issued_token& issued = it->second;
+            t.serial = issued.serial;
+            const bool revoked = token_expire_after_ > 0 && number > token_expire_after_ &&
+                                 issued.issued_after_requests < token_expire_after_;
+            t.expired = now >= issued.expires || revoked;
+            t.ok = !t.expired;
+            return t;
+        }
+    }
+    if (expected_token_) {
+        if (token != *expected_token_) return t;
+    } else if (iam_password_) {
+        return t;  // with IAM on, only the tokens it issued (or KOOPHONE_TOKEN's) are valid
+    }
+    t.expired = token_expire_after_ > 0 && number > token_expire_after_;
+    t.ok = !t.expired;
+    return t;
+}
+
+decision mock_rules::decide_iam(const request_view& request, const rule_inputs& inputs) {
+    if (request.method != "POST") return answer(route::not_found, 405, {}, body::iam_bad_method);
+    decision d;
+    d.kind = route::iam;
+    d.record.iam_request = true;
+    std::optional<iam_request> r = parse_iam_request(request.body);
+    if (!r) {
+        d.status = 400;
+        d.owned_body = body::iam_bad_request;
+        return d;
+    }
+    if (iam_password_ && r->password != *iam_password_) {
+        d.status = 401;
+        d.owned_body = body::iam_wrong_password;
+        return d;
+    }
+    issued_token issued;
+    issued.expires = inputs.now + iam_token_lifetime_;
+    issued.issued_after_requests = release_requests_.load(std::memory_order_relaxed);
+    {
+        std::lock_guard lock(iam_mutex_);
+        issued.serial = issued_.size() + 1;
+        // Long, like the PKI tokens IAM gives (MII...), and unique by its serial number.
+        char text[64];
+        std::snprintf(text, sizeof text, "MIIMock%016llx%08llx", static_cast<unsigned long long>(inputs.random_bits),
+                      static_cast<unsigned long long>(issued.serial));
+        d.subject_token = text;
+        d.subject_token.append(512, 'A');
+        issued_.emplace(d.subject_token, issued);
+    }
+    const auto expires_at = inputs.wall_now + std::chrono::duration_cast<std::chrono::system_clock::duration>(iam_token_lifetime_);
+    const std::string now_text = iam_time(inputs.wall_now);
+    d.status = 201;
+    d.record.iam_issued = true;
+    d.owned_body = R"({"token":{"expires_at":")" + iam_time(expires_at) + R"(","issued_at":")" + now_text +
+                   R"(","methods":["password"],"project":{"name":")" + std::string(is_valid_name(r->project) ? r->project : "project") +
+                   R"("},"user":{"name":")" + std::string(is_valid_name(r->user) ? r->user : "user") + R"("}}})";
     return d;
 }
 
@@ -264,14 +395,25 @@ decision mock_rules::decide_unreadable(read_failure failure) {
 
 void mock_rules::reset() {
     release_requests_.store(0, std::memory_order_relaxed);
+    {
+        std::lock_guard lock(iam_mutex_);
+        for (auto& [token, issued] : issued_) issued.issued_after_requests = 0;
+    }
     std::lock_guard lock(throttle_mutex_);
     throttle_.reset();
 }
 
 void mock_stats::record(const decision& answered, mock_clock::time_point now) {
     const stats_record& r = answered.record;
+    if (r.iam_request) {
+        std::lock_guard lock(mutex_);
+        ++iam_requests_;
+        if (r.iam_issued) ++iam_tokens_issued_;
+        return;
+    }
     if (!r.release_request) return;
     std::lock_guard lock(mutex_);
+    if (r.iam_token != 0) iam_tokens_used_.insert(r.iam_token);
     ++requests_;
     if (!first_request_) first_request_ = now;
     // Threads may record slightly out of order: an earlier time lands in second 0.
@@ -383,6 +525,12 @@ std::string mock_stats::to_json() const {
     append_array(out, per_second_);
     out += R"(,"released_per_second":)";
     append_array(out, released_per_second_);
+    out += R"(,"iam_requests":)";
+    append_number(out, iam_requests_);
+    out += R"(,"iam_tokens_issued":)";
+    append_number(out, iam_tokens_issued_);
+    out += R"(,"iam_tokens_used":)";
+    append_number(out, iam_tokens_used_.size());
     out += R"(,"max_rps":)";
     append_number(
         out, per_second_.empty() ? 0 : *std::max_element(per_second_.begin(), per_second_.end()));
@@ -394,6 +542,8 @@ void mock_stats::reset() {
     std::lock_guard lock(mutex_);
     requests_ = dropped_ = request_ids_reused_ = missing_request_id_ = 0;
     released_more_than_once_ = released_answers_ = pipelined_ = 0;
+    iam_requests_ = iam_tokens_issued_ = 0;
+    iam_tokens_used_.clear();
     by_status_.clear();
     by_error_code_.clear();
     released_.clear();

@@ -37,6 +37,8 @@ struct rule_inputs {
     mock_clock::time_point now{};             // arrival time of the request
     std::uint64_t answers_on_connection = 0;  // answers already sent on this connection
     bool pipelined = false;  // the request was already buffered behind an earlier one
+    std::chrono::system_clock::time_point wall_now{};  // for the expires_at of IAM tokens
+    std::uint64_t random_bits = 0;  // makes IAM tokens unguessable (a random draw)
 };
 
 enum class outcome {
@@ -49,6 +51,7 @@ enum class route {
     release,    // <prefix>/v1/instances/session/release
     stats,      // GET /mock/stats: the server answers with mock_stats::to_json()
     reset,      // POST /mock/reset: the server zeroes the stats, then answers `body`
+    iam,        // POST /v3/auth/tokens: the server answers `owned_body`, X-Subject-Token
     not_found,  // any other path, or a wrong method on a known path
 };
 
@@ -59,6 +62,9 @@ struct stats_record {
     std::string_view request_id;   // x-request-id when sent and non-empty
     std::string_view released_id;  // instance_id when released (200 / "0")
     std::string_view error_code;   // answered error_code, empty when dropped
+    bool iam_request = false;      // a POST /v3/auth/tokens
+    bool iam_issued = false;       // ... that issued a token
+    std::uint64_t iam_token = 0;   // serial number of the issued token a release request carried (0: none)
 };
 
 struct decision {
@@ -71,6 +77,9 @@ struct decision {
     std::chrono::microseconds delay{0};  // wait this long before answering (or dropping)
     std::optional<std::string_view> echo_request_id;  // value for the X-Request-Id header
     stats_record record;
+    // route::iam only: the body (it holds the expiry time) and the token for X-Subject-Token.
+    std::string owned_body;
+    std::string subject_token;
 };
 
 // Oversized requests are refused before the rules can see them.
@@ -97,6 +106,14 @@ class throttle_window {
     std::uint32_t count_ = 0;
 };
 
+// Hash that accepts std::string_view, so looking an id up allocates nothing.
+struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+        return std::hash<std::string_view>{}(s);
+    }
+};
+
 class mock_rules {
   public:
     explicit mock_rules(const mock_settings& settings);
@@ -117,6 +134,26 @@ class mock_rules {
 
   private:
     decision decide_release(const request_view& request, const rule_inputs& inputs);
+    decision decide_iam(const request_view& request, const rule_inputs& inputs);
+
+    // What the token of a release request is worth: 0 accepted, else the error answer.
+    struct token_check {
+        bool ok = false;
+        bool expired = false;
+        std::uint64_t serial = 0;  // of the issued token, 0 for others
+    };
+    token_check check_token(std::string_view token, std::uint64_t request_number,
+                            mock_clock::time_point now);
+
+    // A token issued by POST /v3/auth/tokens. It expires at `expires`, and, with
+    // --token-expire-after N, when the Nth release request is made if it was issued before
+    // that (like a password change revoking the tokens in use): tokens issued after are
+    // unaffected, so a client that fetches a new one can go on.
+    struct issued_token {
+        std::uint64_t serial = 0;
+        mock_clock::time_point expires{};
+        std::uint64_t issued_after_requests = 0;  // release requests made before it was issued
+    };
 
     std::string release_path_;
     std::optional<std::string> expected_token_;
@@ -127,19 +164,15 @@ class mock_rules {
     std::uint32_t close_every_;
     std::chrono::microseconds latency_;
     std::string throttle_body_;  // holds the configured limit, built once
+    std::optional<std::string> iam_password_;
+    std::chrono::milliseconds iam_token_lifetime_;
+    std::mutex iam_mutex_;
+    std::unordered_map<std::string, issued_token, string_hash, std::equal_to<>> issued_;
 
     std::atomic<std::uint64_t> release_requests_{0};
     bool throttling_;
     std::mutex throttle_mutex_;
     throttle_window throttle_;
-};
-
-// Hash that accepts std::string_view, so looking an id up allocates nothing.
-struct string_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-        return std::hash<std::string_view>{}(s);
-    }
 };
 
 // What the server received, served as JSON by GET /mock/stats. Thread-safe: every record()
@@ -161,6 +194,9 @@ class mock_stats {
     std::uint64_t released_more_than_once_ = 0;
     std::uint64_t released_answers_ = 0;
     std::uint64_t pipelined_ = 0;
+    std::uint64_t iam_requests_ = 0;
+    std::uint64_t iam_tokens_issued_ = 0;
+    std::unordered_set<std::uint64_t> iam_tokens_used_;  // serials that release requests carried
     bool track_ids_;
     std::map<unsigned, std::uint64_t> by_status_;
     // Keys are the static error-code literals of mock_rules: no allocation.

@@ -182,6 +182,8 @@ std::optional<std::string_view> header_value(const http::request<http::string_bo
     return it->value();
 }
 
+std::int64_t inputs_clock_bits() { return mock_clock::now().time_since_epoch().count(); }
+
 // How a connection's request loop ended, which decides how politely it is closed.
 enum class ending {
     graceful,  // after a "Connection: close" answer or the client's own close: TLS close_notify
@@ -241,6 +243,9 @@ asio::awaitable<ending> serve_requests(Stream& stream, server_state& state,
                 .now = mock_clock::now(),
                 .answers_on_connection = answers,
                 .pipelined = pipelined,
+                .wall_now = std::chrono::system_clock::now(),
+                // Only tells issued tokens apart from one run to the next: not a secret.
+                .random_bits = state.seed ^ static_cast<std::uint64_t>(inputs_clock_bits()),
             };
             d = state.rules.decide(view, inputs);
             // Recorded now: the views into simdjson's per-thread buffer die at the next await.
@@ -249,6 +254,8 @@ asio::awaitable<ending> serve_requests(Stream& stream, server_state& state,
             if (d.kind == route::stats) {
                 stats_body = state.stats.to_json();
                 d.body = stats_body;
+            } else if (d.kind == route::iam) {
+                d.body = d.owned_body;
             } else if (d.kind == route::reset) {
                 state.stats.reset();
                 state.rules.reset();
@@ -266,6 +273,7 @@ asio::awaitable<ending> serve_requests(Stream& stream, server_state& state,
                                                              version};
         response.set(http::field::content_type, "application/json");
         if (echo) response.set("X-Request-Id", *echo);
+        if (!d.subject_token.empty()) response.set("X-Subject-Token", d.subject_token);
         if (d.retry_after_s > 0) {
             char digits[16];
             auto [end, ec] = std::to_chars(digits, digits + sizeof digits, d.retry_after_s);

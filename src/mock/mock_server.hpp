@@ -36,7 +36,9 @@ struct mock_settings {
     // Filled from the KOOPHONE_TOKEN environment variable, never from a flag.
     std::optional<std::string> expected_token;
     // After this many release requests in total, answer 401 APIG.0307 "The token must be
-    // updated." to every later one (count of requests; default 0: never expires).
+    // updated." to every later one made with a token that existed then (KOOPHONE_TOKEN's, or
+    // one issued before); tokens issued afterwards are unaffected (count of requests;
+    // default 0: never expires).
     std::uint64_t token_expire_after = 0;
     // Answer 429 APIG.0308 to release requests beyond this many in the current second
     // (requests per second; default 0: no throttling).
@@ -44,6 +46,13 @@ struct mock_settings {
     // Value of the Retry-After header sent with 429 answers (seconds; default 0: no header,
     // like the real gateway, which documents none).
     std::uint32_t retry_after_s = 0;
+    // POST /v3/auth/tokens (IAM) issues tokens that the release route then accepts. The
+    // password must equal this when set (filled from KOOPHONE_IAM_PASSWORD, never a flag);
+    // once set, release requests must carry an issued token (or KOOPHONE_TOKEN's).
+    std::optional<std::string> iam_password;
+    // Lifetime of an issued token: its expires_at, after which it gets 401 APIG.0307
+    // (default 24 h, as IAM's; 0: expired as soon as issued, to test clients that give up).
+    std::chrono::milliseconds iam_token_lifetime{std::chrono::hours(24)};
 
     // --- faults ---
 

@@ -23,8 +23,11 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-mock_server::mock_server(std::vector<std::string> args, bool plain, std::string token) : plain_(plain) {
+mock_server::mock_server(std::vector<std::string> args, bool plain, std::string token,
+                         std::map<std::string, std::string> env)
+    : plain_(plain) {
     spawn_options o;
+    o.env = std::move(env);
     o.args = {"mock", "--threads", "1"};
     if (plain) {
         o.args.push_back("--plain");
@@ -113,6 +116,9 @@ mock_stats mock_server::stats() const {
     s.released_more_than_once = std::uint64_t(doc["released_more_than_once"]);
     s.pipelined = std::uint64_t(doc["pipelined"]);
     s.dropped = std::uint64_t(doc["dropped"]);
+    s.iam_requests = std::uint64_t(doc["iam_requests"]);
+    s.iam_tokens_issued = std::uint64_t(doc["iam_tokens_issued"]);
+    s.iam_tokens_used = std::uint64_t(doc["iam_tokens_used"]);
     s.request_ids_reused = std::uint64_t(doc["request_ids_reused"]);
     s.missing_request_id = std::uint64_t(doc["missing_request_id"]);
     s.by_status = counts(doc["by_status"]);

@@ -21,6 +21,9 @@ struct mock_stats {
     std::uint64_t missing_request_id = 0;
     std::uint64_t pipelined = 0;  // requests that arrived behind an unanswered one
     std::uint64_t dropped = 0;    // connections closed unanswered (faults, drop- ids)
+    std::uint64_t iam_requests = 0;       // POST /v3/auth/tokens received
+    std::uint64_t iam_tokens_issued = 0;
+    std::uint64_t iam_tokens_used = 0;    // distinct issued tokens that release requests carried
     std::map<std::string, std::uint64_t> by_status;
     std::map<std::string, std::uint64_t> by_error_code;
     std::vector<std::uint64_t> per_second;
@@ -29,9 +32,10 @@ struct mock_stats {
 
 class mock_server {
 public:
-    // `args`: fault flags. The mock requires test_token unless `token` says otherwise.
+    // `args`: fault flags. The mock requires test_token unless `token` says otherwise (empty:
+    // KOOPHONE_TOKEN unset). `env`: more variables for the mock (KOOPHONE_IAM_PASSWORD).
     explicit mock_server(std::vector<std::string> args = {}, bool plain = false,
-                         std::string token = test_token);
+                         std::string token = test_token, std::map<std::string, std::string> env = {});
     ~mock_server();
 
     std::uint16_t port() const { return port_; }

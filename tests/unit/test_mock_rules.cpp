@@ -442,7 +442,8 @@ TEST(MockStats, EmptyStats) {
               R"({"requests":0,"by_status":{},"by_error_code":{},"released":0,)"
               R"("released_more_than_once":0,"request_ids_reused":0,"tracking_ids":true,)"
               R"("pipelined":0,"missing_request_id":0,)"
-              R"("dropped":0,"per_second":[],"released_per_second":[],"max_rps":0})");
+              R"("dropped":0,"per_second":[],"released_per_second":[],)"
+              R"("iam_requests":0,"iam_tokens_issued":0,"iam_tokens_used":0,"max_rps":0})");
 }
 
 TEST(MockStats, CountsWhatTheRulesDecided) {
@@ -479,14 +480,15 @@ TEST(MockStats, CountsWhatTheRulesDecided) {
               R"("released_more_than_once":1,"request_ids_reused":1,"tracking_ids":true,)"
               R"("pipelined":0,"missing_request_id":1,)"
               R"("dropped":1,"per_second":[3,1,0,2],"released_per_second":[3,1,0,0],)"
-              R"("max_rps":3})");
+              R"("iam_requests":0,"iam_tokens_issued":0,"iam_tokens_used":0,"max_rps":3})");
 
     stats.reset();
     EXPECT_EQ(stats.to_json(),
               R"({"requests":0,"by_status":{},"by_error_code":{},"released":0,)"
               R"("released_more_than_once":0,"request_ids_reused":0,"tracking_ids":true,)"
               R"("pipelined":0,"missing_request_id":0,)"
-              R"("dropped":0,"per_second":[],"released_per_second":[],"max_rps":0})");
+              R"("dropped":0,"per_second":[],"released_per_second":[],)"
+              R"("iam_requests":0,"iam_tokens_issued":0,"iam_tokens_used":0,"max_rps":0})");
     // After a reset the seconds count from the next first request.
     feed(b, t0 + 10s);
     EXPECT_NE(stats.to_json().find(R"("per_second":[1])"), std::string::npos);
