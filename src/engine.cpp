@@ -31,11 +31,13 @@
 #include <vector>
 
 #include "koorelease/classify.hpp"
+#include "koorelease/iam.hpp"
 #include "koorelease/rate_limiter.hpp"
 #include "koorelease/request.hpp"
 #include "koorelease/request_id.hpp"
 #include "koorelease/response.hpp"
 #include "answer_reader.hpp"
+#include "iam_client.hpp"
 #include "tls.hpp"
 
 namespace koorelease {
@@ -80,6 +82,7 @@ struct job {
     std::uint32_t counted_attempts = 0;  // the ones --max-attempts counts (not throttled ones)
     std::uint32_t throttled = 0;
     std::uint32_t free_resends = 0;      // times its connection was lost before it, at no cost
+    std::uint32_t token_generation = 0;  // of the token its latest attempt carried (see token_keeper)
     bool retry_pending = false;          // the next attempt is a retry, to be paid for when sent
     bool retry_after_timeout = false;    // ... after a timeout (costs more)
     // Every attempt's x-request-id; the first in place (most ids need one attempt).
@@ -191,7 +194,8 @@ public:
           limiter_(s.rate, s.burst ? s.burst : default_burst(s.rate), steady::now()),
           throttle_(s.rate, s.adaptive_rate), budget_(s.retry_budget),
           rng_(std::random_device{}()), work_available_(io_), space_available_(io_),
-          input_available_(io_), signals_(io_, SIGINT, SIGTERM), ticker_(io_) {
+          input_available_(io_), signals_(io_, SIGINT, SIGTERM), ticker_(io_), refresh_timer_(io_) {
+        if (s.iam) iam_ = std::make_unique<detail::iam_client>(io_.get_executor(), *s.iam);
         queue_capacity_ = s.queue_capacity ? s.queue_capacity : 4 * s.concurrency * std::max<std::uint32_t>(s.pipeline, 1) + 64;
         if (prior != nullptr) {
             seen_ = std::move(prior->final_ids);
@@ -212,6 +216,22 @@ public:
         resolved_ = resolver.resolve(settings_.target.host, std::to_string(settings_.target.port), ec);
         if (ec) {
             stop(run_error::endpoint_unreachable, "cannot resolve " + settings_.target.host + ": " + ec.message());
+        }
+
+        // With --iam-*, the token first: nothing is read or sent without it.
+        if (iam_ && !stopping_) {
+            std::optional<iam_result> first;
+            asio::co_spawn(io_, iam_->fetch(), [&first](std::exception_ptr e, iam_result r) {
+                rethrow(e);
+                first = std::move(r);
+            });
+            io_.run();
+            io_.restart();
+            if (const auto* error = first ? std::get_if<iam_error>(&*first) : nullptr) {
+                stop(run_error::token_rejected, "cannot obtain a token from IAM: " + error->message);
+            } else if (first) {
+                use_token(std::get<iam_token>(*first));
+            }
         }
 
         std::thread reader;
@@ -260,6 +280,8 @@ public:
         summary_.input_complete = input_done_ && summary_.stopped_by != run_error::input_failed;
         summary_.elapsed_s = std::chrono::duration<double>(steady::now() - start_).count();
         summary_.throttled = throttle_.throttled_count();
+        summary_.token_refreshes_ahead = tokens_.proactive_refreshes();
+        summary_.token_refreshes_on_expiry = tokens_.reactive_refreshes();
         if (hooks_.on_progress) hooks_.on_progress(snapshot());
         return std::move(summary_);
     }
@@ -362,6 +384,8 @@ private:
             // The last worker out ends the run: nothing else is left to wait for.
             signals_.cancel();
             ticker_.cancel();
+            refresh_timer_.cancel();
+            if (iam_) iam_->cancel();
             space_available_.notify_all();
             input_available_.notify_all();
         }
@@ -475,6 +499,7 @@ private:
             for (const job_ref k : sent) {
                 if (k->request_ids.empty()) budget_.on_first_attempt(sent_at);
                 k->request_ids.push_back(request_ids_.next());
+                k->token_generation = tokens_.generation();
                 builder_.append(requests, k->request_ids.back(), k->id);
                 throttle_.on_sent(sent_at);
             }
@@ -662,6 +687,7 @@ private:
         j->error_msg = body ? std::string(body->error_msg) : std::string();
         j->last_failure = std::string(c.reason);
         report_attempt(*j, result, to_string(c.what));
+        if (iam_ && c.what != verdict::token_rejected) tokens_.on_accepted(j->token_generation);
 
         char status_text[8];
         auto [status_end, status_ec] = std::to_chars(status_text, status_text + sizeof status_text, result.answer.status);
@@ -685,6 +711,10 @@ private:
                 throttled(j, result.retry_after);
                 return;
             case verdict::token_rejected:
+                if (iam_ && j->error_code == "APIG.0307") {
+                    token_expired(j);
+                    return;
+                }
                 // Stop at once: every further request would be rejected too, and hammering
                 // an auth failure can get an account locked. This id stays unfinished.
                 stop(run_error::token_rejected,
@@ -692,6 +722,74 @@ private:
                          (j->error_code.empty() ? std::string() : " " + j->error_code) + ": " + std::string(c.reason));
                 return;
         }
+    }
+
+    // ---- the IAM token (--iam-*) -------------------------------------------------------------
+
+    // A token has arrived: requests from now on carry it; the next is fetched ahead of expiry.
+    void use_token(const iam_token& t) {
+        builder_.set_token(t.token);
+        const auto lifetime = std::chrono::duration_cast<std::chrono::nanoseconds>(t.expires_at - std::chrono::system_clock::now());
+        schedule_refresh(std::max(refresh_after(lifetime), settings_.iam_min_refresh_interval));
+    }
+
+    void schedule_refresh(std::chrono::nanoseconds delay) {
+        refresh_timer_.expires_after(delay);
+        refresh_timer_.async_wait([this](const error_code& ec) {
+            if (ec || stopping_ || workers_running_ == 0) return;
+            if (tokens_.start_proactive()) asio::co_spawn(io_, refresh(false), rethrow);
+        });
+    }
+
+    // The API answered APIG.0307 for this id. Requests keep flowing meanwhile: ids refused
+    // with a token older than the current one are sent again at once; the others wait for the
+    // token being fetched. The refused attempt does not count against --max-attempts.
+    void token_expired(job_ref j) {
+        ++summary_.token_resends;
+        switch (tokens_.on_expired(j->token_generation)) {
+            case token_keeper::on_expiry::resend:
+                ready_.push_front(j);
+                work_available_.notify_one();
+                return;
+            case token_keeper::on_expiry::wait:
+                parked_.push_back(j);
+                return;
+            case token_keeper::on_expiry::refresh_and_wait:
+                parked_.push_back(j);
+                warn("the token expired (APIG.0307): fetching a new one from IAM; the ids it was refused for are sent again");
+                asio::co_spawn(io_, refresh(true), rethrow);
+                return;
+            case token_keeper::on_expiry::stop:
+                --summary_.token_resends;
+                stop(run_error::token_rejected,
+                     "HTTP 401 APIG.0307 for the token just fetched from IAM after an expiry: token rejected: the token must be updated (APIG.0307)");
+                return;
+        }
+    }
+
+    asio::awaitable<void> refresh(bool on_expiry) {
+        iam_result r = co_await iam_->fetch();
+        if (stopping_ || workers_running_ == 0) {
+            tokens_.refresh_failed();
+            co_return;  // parked ids stay live: "aborted" records at the end
+        }
+        if (const auto* error = std::get_if<iam_error>(&r)) {
+            tokens_.refresh_failed();
+            if (on_expiry || !parked_.empty()) {
+                stop(run_error::token_rejected, "cannot refresh the token from IAM: " + error->message);
+            } else {
+                warn("could not refresh the IAM token ahead of its expiry (" + error->message + "); trying again in " +
+                     std::to_string(std::chrono::duration_cast<std::chrono::seconds>(settings_.iam_retry_delay).count()) + " s");
+                schedule_refresh(settings_.iam_retry_delay);
+            }
+            co_return;
+        }
+        tokens_.refreshed();
+        use_token(std::get<iam_token>(r));
+        // The ids that waited for it go first, in their order.
+        for (auto it = parked_.rbegin(); it != parked_.rend(); ++it) ready_.push_front(*it);
+        if (!parked_.empty()) work_available_.notify_all();
+        parked_.clear();
     }
 
     // Counts answers by "<status> <error code>" for the summary, without allocating once the
@@ -931,6 +1029,10 @@ private:
     asio::signal_set signals_;
     asio::steady_timer ticker_;
     std::vector<std::unique_ptr<asio::steady_timer>> worker_timers_;
+    std::unique_ptr<detail::iam_client> iam_;  // with --iam-*
+    token_keeper tokens_;
+    asio::steady_timer refresh_timer_;         // the next fetch ahead of expiry
+    std::vector<job_ref> parked_;              // ids refused with APIG.0307, waiting for a new token
 
     std::uint32_t workers_running_ = 0;
     std::uint32_t signals_received_ = 0;

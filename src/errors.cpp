@@ -14,7 +14,8 @@ public:
             case run_error::token_rejected:
                 return "the token was rejected by the API (APIG.0301: wrong token; APIG.0307: "
                        "expired or for another region): get a new project-scoped IAM token, put it "
-                       "in KOOPHONE_TOKEN or --token-file, and run the same command with --resume";
+                       "in KOOPHONE_TOKEN or --token-file (with --iam-*: check the IAM user, domain, "
+                       "project and KOOPHONE_IAM_PASSWORD), and run the same command with --resume";
             case run_error::tls_verification_failed:
                 return "TLS certificate verification failed: the server's certificate is not "
                        "trusted; pass the CA that signed it with --ca-file FILE (or check that "

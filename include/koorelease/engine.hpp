@@ -62,6 +62,9 @@ struct run_summary {
     std::uint64_t throttled = 0;      // throttled answers
     std::uint64_t connections_opened = 0;
     std::uint64_t tls_resumed = 0;    // connections whose TLS session was resumed
+    std::uint32_t token_refreshes_ahead = 0;      // IAM tokens fetched ahead of expiry (--iam-*)
+    std::uint32_t token_refreshes_on_expiry = 0;  // ... fetched because the API answered APIG.0307
+    std::uint64_t token_resends = 0;  // requests refused with APIG.0307 and sent again with a newer token
     std::map<std::string, std::uint64_t, std::less<>> failures_by_reason;
     std::map<std::string, std::uint64_t, std::less<>> answers_by_code;  // "200 0", "500 KOOPHONE.API.9999", ...
     latency_histogram latency;        // of every answered attempt

@@ -26,6 +26,9 @@ public:
     // Appends the request to `out`: pipelined requests go back to back in one buffer.
     void append(std::string& out, const request_id& id, std::string_view instance_id) const;
 
+    // Replaces the token (a fresh one from IAM); it must already be checked.
+    void set_token(std::string_view token) { token_.assign(token); }
+
     // The request with the token replaced by "<redacted>", for --dry-run and debugging.
     std::string redacted_example(const request_id& id, std::string_view instance_id) const;
 

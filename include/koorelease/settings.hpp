@@ -2,10 +2,12 @@
 // Every knob of a release run, with its default and unit, in one place.
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "koorelease/backoff.hpp"
 #include "koorelease/endpoint.hpp"
+#include "koorelease/iam.hpp"
 #include "koorelease/retry_budget.hpp"
 #include "koorelease/throttle_controller.hpp"
 
@@ -14,6 +16,14 @@ namespace koorelease {
 struct release_settings {
     endpoint target;                       // where the API is
     std::string token;                     // IAM token, sent as x-auth-token; never logged
+    // Set: the token is fetched from IAM at start (`token` is ignored) and fetched again ahead
+    // of its expiry (see refresh_after) and once on APIG.0307.
+    std::optional<iam_settings> iam;
+    // After a failed fetch ahead of expiry, the next try waits this long.
+    std::chrono::nanoseconds iam_retry_delay{std::chrono::seconds(30)};
+    // Fetches ahead of expiry are at least this far apart, whatever lifetime IAM states (a
+    // token that comes back already expired must not start a loop of fetches).
+    std::chrono::nanoseconds iam_min_refresh_interval{std::chrono::seconds(1)};
 
     std::uint32_t concurrency = 32;        // connections kept open to the endpoint
     // Requests written back to back on one connection before their answers come (HTTP/1.1

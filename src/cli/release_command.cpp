@@ -31,6 +31,7 @@
 #include "summary_json.hpp"
 #include "koorelease/duration.hpp"
 #include "koorelease/engine.hpp"
+#include "koorelease/iam.hpp"
 #include "koorelease/input.hpp"
 #include "koorelease/journal.hpp"
 #include "koorelease/metrics.hpp"
@@ -46,6 +47,10 @@ struct release_options {
     std::string input = "-";
     std::string output = "-";
     std::string token_file;
+    std::string iam_endpoint;  // --iam-*: fetch (and refresh) the token from IAM
+    std::string iam_user;
+    std::string iam_domain;
+    std::string iam_project;
     std::uint32_t concurrency = 32;
     std::uint32_t pipeline = 1;
     double rate = 0;
@@ -144,6 +149,34 @@ std::string load_token(const std::string& token_file) {
     return token;
 }
 
+// --iam-*: the token comes from IAM, fetched by the engine at start and refreshed; the
+// password only from KOOPHONE_IAM_PASSWORD. A token given as well would be ambiguous.
+iam_settings iam_options(const release_options& o) {
+    const char* token = std::getenv("KOOPHONE_TOKEN");
+    if (!o.token_file.empty() || (token != nullptr && *token != '\0')) {
+        usage_error(std::string("--iam-* fetches the token itself: drop ") +
+                    (o.token_file.empty() ? "KOOPHONE_TOKEN from the environment" : "--token-file") +
+                    ", or drop the --iam-* options");
+    }
+    if (o.iam_endpoint.empty()) usage_error("--iam-user, --iam-domain and --iam-project need --iam-endpoint URL (e.g. https://iam.myhuaweicloud.com)");
+    iam_settings s;
+    auto ep = parse_endpoint(o.iam_endpoint);
+    if (auto* error = std::get_if<std::string>(&ep)) usage_error("--iam-endpoint: " + *error);
+    s.target = std::get<endpoint>(ep);
+    s.credentials.user = o.iam_user;
+    s.credentials.domain = o.iam_domain;
+    s.credentials.project = o.iam_project;
+    if (const char* password = std::getenv("KOOPHONE_IAM_PASSWORD"); password != nullptr) s.credentials.password = password;
+    if (o.iam_user.empty()) usage_error("--iam-endpoint needs --iam-user USER (the IAM user name)");
+    if (o.iam_domain.empty()) usage_error("--iam-endpoint needs --iam-domain DOMAIN (the account name)");
+    if (o.iam_project.empty()) usage_error("--iam-endpoint needs --iam-project PROJECT (e.g. cn-north-4, or the project id)");
+    if (s.credentials.password.empty()) usage_error("--iam-endpoint needs the IAM password in KOOPHONE_IAM_PASSWORD");
+    if (auto problem = check_iam_settings(s); !problem.empty()) usage_error(problem);
+    s.ca_file = o.ca_file;
+    s.insecure = o.insecure;
+    return s;
+}
+
 int open_output(const std::string& path, bool append) {
     if (path == "-") return STDOUT_FILENO;
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
@@ -187,6 +220,11 @@ void print_summary(const run_summary& s) {
     if (!s.answers_by_code.empty()) {
         out += "\nkoorelease: answers by status and error code:";
         for (const auto& [key, count] : s.answers_by_code) out += " [" + key + "] " + std::to_string(count);
+    }
+    if (s.token_refreshes_ahead + s.token_refreshes_on_expiry > 0) {
+        out += "\nkoorelease: new IAM tokens: " + std::to_string(s.token_refreshes_ahead) + " ahead of expiry, " +
+               std::to_string(s.token_refreshes_on_expiry) + " on APIG.0307 (" + std::to_string(s.token_resends) +
+               " requests refused as expired were sent again, at no attempt)";
     }
     for (const auto& [reason, count] : s.failures_by_reason) {
         out += "\nkoorelease: failed: " + std::to_string(count) + " x " + reason;
@@ -351,7 +389,11 @@ int run(const release_options& o) {
     if (!o.ca_file.empty() && ::access(o.ca_file.c_str(), R_OK) != 0) {
         usage_error("cannot read --ca-file '" + o.ca_file + "': " + std::strerror(errno));
     }
-    s.token = load_token(o.token_file);
+    if (!o.iam_endpoint.empty() || !o.iam_user.empty() || !o.iam_domain.empty() || !o.iam_project.empty()) {
+        s.iam = iam_options(o);
+    } else {
+        s.token = load_token(o.token_file);
+    }
     const auto interval = duration_option("--progress-interval", o.progress_interval, false);
     const bool log_on_stderr = o.log_file.empty() && o.log_level != "off";
     const auto mode = choose_progress_mode(o.progress, o.quiet, ::isatty(STDERR_FILENO) == 1, log_on_stderr);
@@ -464,6 +506,12 @@ void add_release_command(CLI::App& root, command_action& action) {
     cmd->add_option("--output", opts->output, "Outcome journal (JSON Lines, one line per id), - for stdout")
         ->capture_default_str();
     cmd->add_option("--token-file", opts->token_file, "File whose first line is the IAM token (default: $KOOPHONE_TOKEN)");
+    cmd->add_option("--iam-endpoint", opts->iam_endpoint,
+                    "Fetch the token from this IAM endpoint (e.g. https://iam.myhuaweicloud.com) at start, and again "
+                    "ahead of its expiry and on APIG.0307; the password from KOOPHONE_IAM_PASSWORD");
+    cmd->add_option("--iam-user", opts->iam_user, "IAM user name (with --iam-endpoint)");
+    cmd->add_option("--iam-domain", opts->iam_domain, "Account (domain) name of the IAM user (with --iam-endpoint)");
+    cmd->add_option("--iam-project", opts->iam_project, "Project name (e.g. cn-north-4) or id the token is scoped to (with --iam-endpoint)");
     cmd->add_option("--concurrency", opts->concurrency, "Connections kept open to the endpoint")->capture_default_str();
     cmd->add_option("--pipeline", opts->pipeline,
                     "Requests sent back to back on a connection before their answers (HTTP/1.1 "

@@ -1,4 +1,4 @@
-// IAM tokens end to end: `koorelease token` against the mock's
+// IAM tokens end to end: `koorelease token` and `release --iam-*` against the mock's
 // POST /v3/auth/tokens, over TLS on loopback.
 #include <gtest/gtest.h>
 #include <dirent.h>
@@ -44,6 +44,15 @@ command_result run_token(const temp_dir& dir, const mock_server& mock, const std
     r.out = read_file(dir.file("token.out"));
     r.err = read_file(dir.file("token.err"));
     return r;
+}
+
+std::vector<std::string> iam_args(const mock_server& mock) {
+    return {"--endpoint", mock.url(), "--ca-file", mock.ca_file(), "--iam-endpoint", mock.url(), "--iam-user", "alice",
+            "--iam-domain", "acme", "--iam-project", "cn-north-4"};
+}
+
+std::map<std::string, std::string> iam_env(const std::string& password = iam_password) {
+    return {{"KOOPHONE_TOKEN", "<unset>"}, {"KOOPHONE_IAM_PASSWORD", password}};
 }
 
 std::vector<std::string> files_in(const std::string& path) {
@@ -125,6 +134,91 @@ TEST(IamToken, TokenCommandErrors) {
     child c(o);
     EXPECT_EQ(c.wait(std::chrono::seconds(60)), 3);
     EXPECT_NE(read_file(dir.file("unreachable.err")).find("cannot reach IAM"), std::string::npos);
+}
+
+// A run long enough (4000 ids at 1000/s) for tokens that live 3 s to be refreshed ahead of
+// expiry (at half their lifetime), and with the tokens issued before the 2500th request
+// revoked (APIG.0307) so that it must also fetch one on expiry, without losing an id.
+TEST(IamToken, ReleaseRefreshesAheadOfExpiryAndOnExpiry) {
+    const auto mock = iam_mock({"--iam-token-lifetime", "3s", "--token-expire-after", "2500"});
+    temp_dir dir;
+    auto args = iam_args(*mock);
+    args.insert(args.end(), {"--input", write_ids(dir, "r-", 4000), "--rate", "1000", "--max-attempts", "1"});
+    const auto r = run_release(dir, args, iam_env());
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    ASSERT_EQ(r.journal.size(), 4000u);
+    simdjson::dom::parser parser;
+    std::uint64_t sent_again = 0;
+    for (const auto& line : r.journal) {
+        simdjson::dom::element doc = parser.parse(line);
+        EXPECT_EQ(std::string_view(doc["outcome"]), "released") << line;
+        sent_again += std::uint64_t(doc["attempts"]) - 1;  // APIG.0307 attempts (no other fault here)
+    }
+    auto stats = mock->stats();
+    EXPECT_EQ(stats.released, 4000u);
+    EXPECT_EQ(stats.released_more_than_once, 0u);
+    EXPECT_GE(stats.by_error_code["APIG.0307"], 1u);
+    EXPECT_EQ(sent_again, stats.by_error_code["APIG.0307"]);
+    EXPECT_GE(stats.iam_tokens_used, 2u);
+    EXPECT_EQ(stats.by_error_code.count("APIG.0301"), 0u);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.stderr_text, m, std::regex(R"(new IAM tokens: (\d+) ahead of expiry, (\d+) on APIG.0307)")))
+        << r.stderr_text;
+    EXPECT_GE(std::stoi(m[1]), 1);
+    EXPECT_GE(std::stoi(m[2]), 1);
+    EXPECT_EQ(stats.iam_tokens_issued, 1u + std::stoul(m[1]) + std::stoul(m[2]));
+    EXPECT_EQ(r.stderr_text.find(iam_password), std::string::npos);
+    EXPECT_EQ(r.stderr_text.find("MIIMock"), std::string::npos);
+}
+
+TEST(IamToken, WrongPasswordStopsBeforeAnyReleaseRequest) {
+    const auto mock = iam_mock();
+    temp_dir dir;
+    auto args = iam_args(*mock);
+    args.insert(args.end(), {"--input", write_ids(dir, "w-", 100)});
+    const auto r = run_release(dir, args, iam_env("wrong-Pw-3Zr8"));
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_NE(r.stderr_text.find("IAM refused the credentials (HTTP 401"), std::string::npos) << r.stderr_text;
+    EXPECT_EQ(r.stderr_text.find("wrong-Pw-3Zr8"), std::string::npos);
+    EXPECT_TRUE(r.journal.empty());
+    const auto stats = mock->stats();
+    EXPECT_EQ(stats.iam_requests, 1u);
+    EXPECT_EQ(stats.requests, 0u);
+}
+
+TEST(IamToken, ExpiredAgainRightAfterARefreshStops) {
+    // Every token is expired when issued: one fetch on APIG.0307, then stop.
+    const auto mock = iam_mock({"--iam-token-lifetime", "0s"});
+    temp_dir dir;
+    auto args = iam_args(*mock);
+    args.insert(args.end(), {"--input", write_ids(dir, "e-", 200), "--concurrency", "1"});
+    const auto r = run_release(dir, args, iam_env());
+    EXPECT_EQ(r.exit_code, 3) << r.stderr_text;
+    EXPECT_NE(r.stderr_text.find("APIG.0307 for the token just fetched"), std::string::npos) << r.stderr_text;
+    auto stats = mock->stats();
+    EXPECT_EQ(stats.iam_tokens_issued, 2u);
+    EXPECT_EQ(stats.by_status.count("200"), 0u);
+}
+
+TEST(IamToken, ReleaseUsageErrors) {
+    const auto mock = iam_mock();
+    temp_dir dir;
+    const auto ids = write_ids(dir, "u-", 3);
+    auto with = [&](std::vector<std::string> extra, std::map<std::string, std::string> env) {
+        auto args = iam_args(*mock);
+        args.insert(args.end(), {"--input", ids, "--force"});
+        args.insert(args.end(), extra.begin(), extra.end());
+        return run_release(dir, args, env);
+    };
+    auto both = with({}, {{"KOOPHONE_TOKEN", test_token}, {"KOOPHONE_IAM_PASSWORD", iam_password}});
+    EXPECT_EQ(both.exit_code, 2);
+    EXPECT_NE(both.stderr_text.find("drop KOOPHONE_TOKEN"), std::string::npos) << both.stderr_text;
+    write_file(dir.file("tok"), "x\n");
+    EXPECT_EQ(with({"--token-file", dir.file("tok")}, iam_env()).exit_code, 2);
+    auto no_password = with({}, {{"KOOPHONE_TOKEN", "<unset>"}, {"KOOPHONE_IAM_PASSWORD", ""}});
+    EXPECT_EQ(no_password.exit_code, 2);
+    EXPECT_NE(no_password.stderr_text.find("KOOPHONE_IAM_PASSWORD"), std::string::npos);
+    EXPECT_EQ(mock->stats().iam_requests, 0u);
 }
 
 }  // namespace
