@@ -47,10 +47,13 @@ install(CODE [[
   if(_has_config)
     file(INSTALL DESTINATION "${_etc}/koorelease" TYPE FILE FILES "${_src}/koorelease.toml")
   endif()
-  # The service in config/ names /usr/local/bin/koorelease (the default prefix); name the
-  # binary this install puts in place instead.
+  # The service in config/ names /usr/local/bin/koorelease (the default prefix) and
+  # /etc/koorelease/koorelease.toml; name the binary and the config this install puts in place.
   file(READ "${_src}/koorelease-nightly.service" _unit)
-  string(REPLACE "/usr/local/bin/koorelease" "${CMAKE_INSTALL_PREFIX}/bin/koorelease" _unit "${_unit}")
+  string(REPLACE "exec /usr/local/bin/koorelease " "exec ${CMAKE_INSTALL_PREFIX}/bin/koorelease "
+         _unit "${_unit}")
+  string(REPLACE "--config /etc/koorelease/koorelease.toml " "--config ${_etc}/koorelease/koorelease.toml "
+         _unit "${_unit}")
   file(WRITE "${_work}/koorelease-nightly.service" "${_unit}")
   file(INSTALL DESTINATION "${CMAKE_INSTALL_PREFIX}/lib/systemd/system" TYPE FILE
        FILES "${_work}/koorelease-nightly.service" "${_src}/koorelease-nightly.timer")
@@ -81,8 +84,9 @@ set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://github.com/koorelease/koorelease")
 # dpkg-shlibdeps derives Depends from the libraries the binary links (libssl3, libsimdjson14,
-# libspdlog1.10, libfmt9, libstdc++6, libc6, ...); ca-certificates is added because the
-# default endpoint is verified against the system's trust store, which no library pulls in.
+# libspdlog1.10, libfmt9, libtomlplusplus3, libstdc++6, libc6, ...); ca-certificates is
+# recommended because the default endpoint is verified against the system's trust store, which
+# no library pulls in.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "ca-certificates")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "systemd")

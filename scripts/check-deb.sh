@@ -131,6 +131,13 @@ grep -q 'exec /usr/bin/koorelease ' "$root/usr/lib/systemd/system/koorelease-nig
 if [ -f "$repo/config/koorelease.toml" ]; then
   in_root dpkg-query -W -f='${Conffiles}\n' koorelease | grep -q '/etc/koorelease/koorelease.toml' \
     || fail "/etc/koorelease/koorelease.toml is not registered as a conffile"
+  grep -q -- '--config /etc/koorelease/koorelease.toml ' "$root/usr/lib/systemd/system/koorelease-nightly.service" \
+    || fail "the service does not read /etc/koorelease/koorelease.toml"
+  # The installed binary accepts the installed config, as the service will use it.
+  printf 'i-1\n' >"$root/tmp/one-id.txt"
+  in_root env KOOPHONE_TOKEN=check-deb koorelease release --config /etc/koorelease/koorelease.toml \
+    --input /tmp/one-id.txt --dry-run >"$build_dir/dry-run.out" 2>&1 \
+    || { cat "$build_dir/dry-run.out"; fail "koorelease release --config /etc/koorelease/koorelease.toml --dry-run failed"; }
 fi
 
 # 5. The binary works: the mock on loopback inside the chroot, 100 ids released against it.
