@@ -47,10 +47,10 @@ std::string read_password(const token_options& o) {
     quiet.c_lflag |= ECHONL;
     std::fprintf(stderr, "IAM password for %s (domain %s): ", o.user.c_str(), o.domain.c_str());
     std::fflush(stderr);
-    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);  // TCSANOW: keep what was typed ahead
     std::string password;
     std::getline(std::cin, password);
-    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
     if (!password.empty() && password.back() == '\r') password.pop_back();
     if (password.empty()) usage_error("no IAM password was typed (or set KOOPHONE_IAM_PASSWORD)");
     return password;
