@@ -984,6 +984,7 @@ private:
         p.waiting_retry = waiting_retry_;
         p.requests = summary_.requests;
         p.input_bytes_read = source_.bytes_read();
+        p.input_lines_read = source_.lines_read();
         p.input_size = source_.size_hint();
         p.rate_limit = limiter_.rate();
         p.rate_lowered = throttle_.lowered();

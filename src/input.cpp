@@ -76,7 +76,7 @@ bool line_reader::fill() {
         const auto n = ::read(fd_, buffer_.get() + end_, buffer_size - end_);
         if (n > 0) {
             end_ += static_cast<std::size_t>(n);
-            bytes_read_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+            total_read_ += static_cast<std::uint64_t>(n);
             return true;
         }
         if (n == 0) {
@@ -121,6 +121,8 @@ bool line_reader::next(input_item& out) {
             return false;
         }
         ++line_;
+        bytes_read_.store(total_read_ - (end_ - begin_), std::memory_order_relaxed);
+        lines_read_.store(line_, std::memory_order_relaxed);
         // A byte order mark (files saved as "UTF-8 with BOM") is not part of the first id.
         if (line_ == 1 && raw.starts_with("\xEF\xBB\xBF")) raw.remove_prefix(3);
         if (too_long) {

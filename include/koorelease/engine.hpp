@@ -37,6 +37,7 @@ struct progress_snapshot {
     std::uint64_t waiting_retry = 0;
     std::uint64_t requests = 0;       // attempts sent
     std::uint64_t input_bytes_read = 0;
+    std::uint64_t input_lines_read = 0;  // lines the reader handed out (ids, comments, invalid)
     std::uint64_t input_size = 0;     // 0 when unknown (stdin)
     double rate_limit = 0;            // requests per second in force; 0: none
     bool rate_lowered = false;        // throttling has lowered it

@@ -41,6 +41,9 @@ public:
     // The input's size in bytes, if known (for a progress estimate); 0 if not.
     virtual std::uint64_t size_hint() const { return 0; }
     virtual std::uint64_t bytes_read() const { return 0; }
+    // Lines handed out so far (ids, skipped and invalid lines alike): with bytes_read(), the
+    // progress line's estimate of the lines in the whole input.
+    virtual std::uint64_t lines_read() const { return 0; }
     // Makes a next() that is blocked, or the next one, return false at once. Thread-safe.
     virtual void cancel() {}
     // Called just before next() may block waiting for more input, so the caller can hand on
@@ -61,6 +64,7 @@ public:
     bool next(input_item& out) override;
     std::uint64_t size_hint() const override { return size_hint_; }
     std::uint64_t bytes_read() const override { return bytes_read_.load(std::memory_order_relaxed); }
+    std::uint64_t lines_read() const override { return lines_read_.load(std::memory_order_relaxed); }
     void cancel() override;
 
 private:
@@ -71,7 +75,11 @@ private:
     std::atomic<bool> cancelled_{false};
     std::string name_;
     std::uint64_t size_hint_;
-    std::atomic<std::uint64_t> bytes_read_{0};  // read by the progress line on another thread
+    // Bytes of the lines handed out so far (not of what sits in the buffer: a progress estimate
+    // from it would run up to 64 KiB ahead). Read by the progress line on another thread.
+    std::atomic<std::uint64_t> bytes_read_{0};
+    std::atomic<std::uint64_t> lines_read_{0};
+    std::uint64_t total_read_ = 0;  // bytes read from fd_
     std::uint64_t line_ = 0;
     std::unique_ptr<char[]> buffer_;
     std::size_t begin_ = 0, end_ = 0;

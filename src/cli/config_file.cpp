@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -37,23 +38,35 @@ std::string where(std::string_view path, const toml::source_region& region) {
 
 std::string type_name(const toml::node& n) {
     switch (n.type()) {
-        case toml::node_type::string: return "a string";
-        case toml::node_type::integer: return "a whole number";
-        case toml::node_type::floating_point: return "a number with a fraction";
-        case toml::node_type::boolean: return "true/false";
-        case toml::node_type::array: return "an array";
-        case toml::node_type::table: return "a table";
-        default: return "a date or time";
+        case toml::node_type::string:
+            return "a string";
+        case toml::node_type::integer:
+            return "a whole number";
+        case toml::node_type::floating_point:
+            return "a number with a fraction";
+        case toml::node_type::boolean:
+            return "true/false";
+        case toml::node_type::array:
+            return "an array";
+        case toml::node_type::table:
+            return "a table";
+        default:
+            return "a date or time";
     }
 }
 
 std::string wanted(const config_key& k) {
     switch (k.kind) {
-        case value_kind::text: return "a string in double quotes, e.g. " + k.name + " = \"...\"";
-        case value_kind::integer: return "a whole number of 0 or more, e.g. " + k.name + " = 5";
-        case value_kind::number: return "a number, e.g. " + k.name + " = 100 or 0.5";
-        case value_kind::flag: return "true or false, e.g. " + k.name + " = true";
-        case value_kind::texts: return "an array of strings, e.g. " + k.name + " = [\"...\", \"...\"]";
+        case value_kind::text:
+            return "a string in double quotes, e.g. " + k.name + " = \"...\"";
+        case value_kind::integer:
+            return "a whole number of 0 or more, e.g. " + k.name + " = 5";
+        case value_kind::number:
+            return "a number, e.g. " + k.name + " = 100 or 0.5";
+        case value_kind::flag:
+            return "true or false, e.g. " + k.name + " = true";
+        case value_kind::texts:
+            return "an array of strings, e.g. " + k.name + " = [\"...\", \"...\"]";
     }
     return {};
 }
@@ -65,7 +78,8 @@ std::optional<std::string> value_text(const config_key& k, const toml::node& n) 
             if (const auto* s = n.as_string()) return s->get();
             return std::nullopt;
         case value_kind::integer:
-            if (const auto* i = n.as_integer(); i != nullptr && i->get() >= 0) return std::to_string(i->get());
+            if (const auto* i = n.as_integer(); i != nullptr && i->get() >= 0)
+                return std::to_string(i->get());
             return std::nullopt;
         case value_kind::number:
             if (const auto* i = n.as_integer()) return std::to_string(i->get());
@@ -98,7 +112,25 @@ std::optional<std::vector<std::string>> list_value(const toml::node& n) {
     return out;
 }
 
-std::string unknown_key_message(std::string_view path, const toml::key& key, std::span<const config_key> keys) {
+// Levenshtein distance, for suggesting the key a typo meant.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t up = row[j];
+            row[j] =
+                std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = up;
+        }
+    }
+    return row[b.size()];
+}
+
+std::string unknown_key_message(std::string_view path, const toml::key& key,
+                                std::span<const config_key> keys) {
     std::string name(key.str());
     std::string message = where(path, key.source()) + ": unknown key '" + name + "'";
     std::string dashed = name;
@@ -106,23 +138,38 @@ std::string unknown_key_message(std::string_view path, const toml::key& key, std
         if (c == '_') c = '-';
     }
     if (dashed != name && find_key(keys, dashed) != nullptr) {
-        return message + ": did you mean '" + dashed + "'? (keys are kebab-case, like the long options)";
+        return message + ": did you mean '" + dashed +
+               "'? (keys are kebab-case, like the long options)";
     }
-    return message + ": keys are the long options of `koorelease release` without their dashes, e.g. "
-                     "max-attempts (see config/koorelease.toml)";
+    const config_key* closest = nullptr;
+    std::size_t best = 3;  // at most two edits away
+    for (const auto& k : keys) {
+        if (const auto d = edit_distance(dashed, k.name); d < best) {
+            best = d;
+            closest = &k;
+        }
+    }
+    if (closest != nullptr) return message + ": did you mean '" + closest->name + "'?";
+    return message +
+           ": keys are the long options of `koorelease release` without their dashes, e.g. "
+           "max-attempts (see config/koorelease.toml)";
 }
 
 }  // namespace
 
-std::span<const environment_key> environment_keys() { return environment_table; }
+std::span<const environment_key> environment_keys() {
+    return environment_table;
+}
 
-config_result parse_config(std::string_view text, std::string_view path, std::span<const config_key> keys) {
+config_result parse_config(std::string_view text, std::string_view path,
+                           std::span<const config_key> keys) {
     config_result result;
     toml::table table;
     try {
         table = toml::parse(text, path);
     } catch (const toml::parse_error& e) {
-        result.error = where(path, e.source()) + ": not valid TOML: " + std::string(e.description()) +
+        result.error = where(path, e.source()) +
+                       ": not valid TOML: " + std::string(e.description()) +
                        " (write key = value, strings in double quotes)";
         return result;
     }
@@ -137,26 +184,28 @@ config_result parse_config(std::string_view text, std::string_view path, std::sp
         }
         const config_key* k = find_key(keys, name);
         if (k == nullptr) {
-            result.error = node.is_table() ? where(path, key.source()) + ": unknown table [" + name +
-                                                 "]: the config has no sections, write every key at the top"
-                                           : unknown_key_message(path, key, keys);
+            result.error = node.is_table()
+                               ? where(path, key.source()) + ": unknown table [" + name +
+                                     "]: the config has no sections, write every key at the top"
+                               : unknown_key_message(path, key, keys);
             return result;
         }
         if (k->kind == value_kind::texts) {
             auto list = list_value(node);
             if (!list) {
-                result.error = where(path, key.source()) + ": key '" + name + "' must be " + wanted(*k) + ", not " +
-                               type_name(node);
+                result.error = where(path, key.source()) + ": key '" + name + "' must be " +
+                               wanted(*k) + ", not " + type_name(node);
                 return result;
             }
             // An empty array sets nothing: the option keeps its default.
-            if (!list->empty()) result.values[name] = config_value{{}, std::move(*list), where(path, key.source())};
+            if (!list->empty())
+                result.values[name] = config_value{{}, std::move(*list), where(path, key.source())};
             continue;
         }
         auto value = value_text(*k, node);
         if (!value) {
-            result.error = where(path, key.source()) + ": key '" + name + "' must be " + wanted(*k) + ", not " +
-                           type_name(node);
+            result.error = where(path, key.source()) + ": key '" + name + "' must be " +
+                           wanted(*k) + ", not " + type_name(node);
             return result;
         }
         result.values[name] = config_value{std::move(*value), {}, where(path, key.source())};

@@ -33,7 +33,7 @@ struct config_key {
 struct config_value {
     std::string text;
     std::vector<std::string> list;  // the values of a `texts` key (text is then empty)
-    std::string origin;  // "KOOPHONE_RATE", "koorelease.toml:12"
+    std::string origin;             // "KOOPHONE_RATE", "koorelease.toml:12"
 };
 using config_values = std::map<std::string, config_value, std::less<>>;
 
@@ -55,7 +55,8 @@ inline constexpr std::string_view token_key = "token";
 
 // Parses a config file's text. `path` names it in messages. Unknown keys, tables, wrong types
 // and `token` are errors; values are never quoted in messages (one might be a secret).
-config_result parse_config(std::string_view text, std::string_view path, std::span<const config_key> keys);
+config_result parse_config(std::string_view text, std::string_view path,
+                           std::span<const config_key> keys);
 
 // Reads and parses a file; an unreadable file is an error saying so.
 config_result read_config_file(const std::string& path, std::span<const config_key> keys);

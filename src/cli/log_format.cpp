@@ -2,7 +2,6 @@
 
 #include <spdlog/fmt/fmt.h>
 
-
 #include "koorelease/json_text.hpp"
 #include "summary_json.hpp"
 
@@ -65,9 +64,11 @@ std::unique_ptr<spdlog::formatter> json_log_formatter::clone() const {
 std::string attempt_message(const attempt_report& a, log_format format) {
     if (format == log_format::text) {
         return fmt::format(
-            "attempt instance_id={} attempt={} x-request-id={} status={} error_code={} server_request_id={} "
+            "attempt instance_id={} attempt={} x-request-id={} status={} error_code={} "
+            "server_request_id={} "
             "latency_ms={:.3f} result=\"{}\"",
-            a.instance_id, a.attempt, a.request_id, a.http_status, a.error_code.empty() ? "-" : a.error_code,
+            a.instance_id, a.attempt, a.request_id, a.http_status,
+            a.error_code.empty() ? "-" : a.error_code,
             a.server_request_id.empty() ? "-" : a.server_request_id, a.latency_ms, a.what);
     }
     std::string out(1, fields_mark);

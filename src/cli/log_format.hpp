@@ -21,7 +21,7 @@ std::optional<log_format> parse_log_format(std::string_view name);
 // Formats every record as one JSON object: {"time":"...Z","level":"info","msg":"..."}. A
 // message made by attempt_message(..., json) is written as its fields instead of "msg".
 class json_log_formatter final : public spdlog::formatter {
-public:
+  public:
     void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override;
     std::unique_ptr<spdlog::formatter> clone() const override;
 };

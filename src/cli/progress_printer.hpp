@@ -15,14 +15,14 @@ enum class progress_mode { live, plain, off };
 // What --progress (auto, plain, off) means here: auto is the live line when stderr is a
 // terminal that the log does not write to, nothing otherwise; --quiet is off whatever else.
 // nullopt for an unknown name.
-std::optional<progress_mode> choose_progress_mode(std::string_view option, bool quiet, bool stderr_is_terminal,
-                                                  bool log_on_stderr);
+std::optional<progress_mode> choose_progress_mode(std::string_view option, bool quiet,
+                                                  bool stderr_is_terminal, bool log_on_stderr);
 
 // "45s", "12m05s", "2h03m": short enough for a progress line.
 std::string format_eta(double seconds);
 
 class progress_printer {
-public:
+  public:
     // `plain_every_s`: seconds between lines in plain mode. `out`: stderr, or a test's file.
     progress_printer(progress_mode mode, double plain_every_s = 10.0, std::FILE* out = stderr)
         : mode_(mode), plain_every_s_(plain_every_s), out_(out) {}
@@ -37,7 +37,7 @@ public:
     // force (and whether throttling lowered it), ETA.
     static std::string format(const progress_snapshot& p, double current_rps);
 
-private:
+  private:
     progress_mode mode_;
     double plain_every_s_;
     std::FILE* out_;

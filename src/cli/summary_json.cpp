@@ -54,7 +54,8 @@ void put(std::string& out, std::string_view name, std::string_view v) {
     append_string(out, v);
 }
 
-void put(std::string& out, std::string_view name, const std::map<std::string, std::uint64_t, std::less<>>& m) {
+void put(std::string& out, std::string_view name,
+         const std::map<std::string, std::uint64_t, std::less<>>& m) {
     key(out, name);
     out += '{';
     for (const auto& [k, v] : m) put(out, k, v);
@@ -63,12 +64,18 @@ void put(std::string& out, std::string_view name, const std::map<std::string, st
 
 std::string_view stop_name(run_error e) {
     switch (e) {
-        case run_error::token_rejected: return "token_rejected";
-        case run_error::tls_verification_failed: return "tls_verification_failed";
-        case run_error::endpoint_unreachable: return "endpoint_unreachable";
-        case run_error::interrupted: return "interrupted";
-        case run_error::journal_failed: return "journal_failed";
-        case run_error::input_failed: return "input_failed";
+        case run_error::token_rejected:
+            return "token_rejected";
+        case run_error::tls_verification_failed:
+            return "tls_verification_failed";
+        case run_error::endpoint_unreachable:
+            return "endpoint_unreachable";
+        case run_error::interrupted:
+            return "interrupted";
+        case run_error::journal_failed:
+            return "journal_failed";
+        case run_error::input_failed:
+            return "input_failed";
     }
     return "unknown";
 }
@@ -91,8 +98,9 @@ std::string utc_timestamp(std::chrono::system_clock::time_point t) {
     std::tm tm{};
     ::gmtime_r(&tt, &tm);
     char stamp[96];
-    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
+    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(millis));
     return stamp;
 }
 
@@ -116,7 +124,8 @@ std::string summary_json(const run_summary& s, std::chrono::system_clock::time_p
     put(out, "connections_opened", s.connections_opened);
     put(out, "tls_resumed", s.tls_resumed);
     put(out, "elapsed_s", s.elapsed_s);
-    put(out, "requests_per_second", s.elapsed_s > 0 ? static_cast<double>(s.requests) / s.elapsed_s : 0.0, "%.1f");
+    put(out, "requests_per_second",
+        s.elapsed_s > 0 ? static_cast<double>(s.requests) / s.elapsed_s : 0.0, "%.1f");
     key(out, "latency_ms");
     out += '{';
     put(out, "count", s.latency.count());
@@ -178,7 +187,8 @@ bool can_create_file(const std::string& path, std::string& error) {
         return false;
     }
     if (::access(dir.c_str(), W_OK) != 0) {
-        error = "cannot create files in '" + dir + "': " + std::strerror(errno) + " (choose a writable directory)";
+        error = "cannot create files in '" + dir + "': " + std::strerror(errno) +
+                " (choose a writable directory)";
         return false;
     }
     return true;

@@ -10,13 +10,16 @@ namespace koorelease::cli {
 namespace {
 
 const std::vector<config_key> keys = {
-    {"endpoint", value_kind::text},     {"token-file", value_kind::text}, {"ca-file", value_kind::text},
-    {"concurrency", value_kind::integer}, {"rate", value_kind::number},     {"max-attempts", value_kind::integer},
-    {"connect-timeout", value_kind::text}, {"insecure", value_kind::flag},  {"log-level", value_kind::text},
-    {"push-label", value_kind::texts},
+    {"endpoint", value_kind::text},        {"token-file", value_kind::text},
+    {"ca-file", value_kind::text},         {"concurrency", value_kind::integer},
+    {"rate", value_kind::number},          {"max-attempts", value_kind::integer},
+    {"connect-timeout", value_kind::text}, {"insecure", value_kind::flag},
+    {"log-level", value_kind::text},       {"push-label", value_kind::texts},
 };
 
-config_result parse(std::string_view text) { return parse_config(text, "k.toml", keys); }
+config_result parse(std::string_view text) {
+    return parse_config(text, "k.toml", keys);
+}
 
 TEST(ConfigFile, ReadsEveryKindAsTheOptionParsersText) {
     const auto r = parse(
@@ -53,7 +56,8 @@ TEST(ConfigFile, ARepeatableOptionTakesAnArrayOrOneString) {
     ASSERT_EQ(r.error, "");
     EXPECT_EQ(r.values.at("push-label").list, (std::vector<std::string>{"team=sre"}));
     r = parse("push-label = [\"a=b\", 3]\n");
-    EXPECT_NE(r.error.find("'push-label' must be an array of strings"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("'push-label' must be an array of strings"), std::string::npos)
+        << r.error;
 }
 
 TEST(ConfigFile, EmptyFileSetsNothing) {
@@ -66,6 +70,17 @@ TEST(ConfigFile, UnknownKeyIsNamedWithItsLine) {
     const auto r = parse("endpoint = \"https://x\"\n\nretries = 3\n");
     EXPECT_NE(r.error.find("k.toml:3"), std::string::npos) << r.error;
     EXPECT_NE(r.error.find("unknown key 'retries'"), std::string::npos) << r.error;
+}
+
+TEST(ConfigFile, ATypoGetsTheNearestKeySuggested) {
+    auto r = parse("concurency = 4\n");
+    EXPECT_NE(r.error.find("k.toml:1: unknown key 'concurency': did you mean 'concurrency'?"),
+              std::string::npos)
+        << r.error;
+    r = parse("max-atempts = 4\n");
+    EXPECT_NE(r.error.find("did you mean 'max-attempts'?"), std::string::npos) << r.error;
+    r = parse("frobnicate = 4\n");
+    EXPECT_EQ(r.error.find("did you mean"), std::string::npos) << r.error;
 }
 
 TEST(ConfigFile, SnakeCaseKeyGetsTheKebabCaseSuggestion) {
@@ -133,14 +148,22 @@ TEST(ConfigFile, ARepeatedKeyIsAnError) {
 
 TEST(ConfigFile, AMissingFileSaysSo) {
     const auto r = read_config_file("/nonexistent/koorelease.toml", keys);
-    EXPECT_NE(r.error.find("cannot read --config '/nonexistent/koorelease.toml'"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("cannot read --config '/nonexistent/koorelease.toml'"),
+              std::string::npos)
+        << r.error;
 }
 
 TEST(ConfigEnvironment, ReadsTheDocumentedVariablesAndSkipsEmptyOnes) {
     const std::map<std::string, std::string> env = {
-        {"KOOPHONE_ENDPOINT", "https://env.test"}, {"KOOPHONE_RATE", "50"},  {"KOOPHONE_CONCURRENCY", ""},
-        {"KOOPHONE_CA_FILE", "/ca.pem"},           {"KOOPHONE_TOKEN", "tok"}, {"KOOPHONE_TOKEN_FILE", "/t"},
-        {"KOOPHONE_LOG_LEVEL", "debug"},           {"KOOPHONE_LOG_FORMAT", "json"}, {"UNRELATED", "x"},
+        {"KOOPHONE_ENDPOINT", "https://env.test"},
+        {"KOOPHONE_RATE", "50"},
+        {"KOOPHONE_CONCURRENCY", ""},
+        {"KOOPHONE_CA_FILE", "/ca.pem"},
+        {"KOOPHONE_TOKEN", "tok"},
+        {"KOOPHONE_TOKEN_FILE", "/t"},
+        {"KOOPHONE_LOG_LEVEL", "debug"},
+        {"KOOPHONE_LOG_FORMAT", "json"},
+        {"UNRELATED", "x"},
     };
     const auto values = values_from_environment([&](const char* name) -> const char* {
         const auto it = env.find(name);
@@ -158,14 +181,17 @@ TEST(ConfigEnvironment, ReadsTheDocumentedVariablesAndSkipsEmptyOnes) {
     EXPECT_FALSE(values.contains("token"));        // the token is not an option
 }
 
-config_values vals(std::initializer_list<std::pair<const char*, const char*>> kv, const char* origin) {
+config_values vals(std::initializer_list<std::pair<const char*, const char*>> kv,
+                   const char* origin) {
     config_values out;
     for (const auto& [k, v] : kv) out[k] = config_value{v, {}, origin};
     return out;
 }
 
 TEST(ConfigMerge, CommandLineThenEnvironmentThenFile) {
-    const auto file = vals({{"endpoint", "file"}, {"rate", "1"}, {"concurrency", "2"}, {"ca-file", "f.pem"}}, "k.toml:1");
+    const auto file =
+        vals({{"endpoint", "file"}, {"rate", "1"}, {"concurrency", "2"}, {"ca-file", "f.pem"}},
+             "k.toml:1");
     const auto env = vals({{"endpoint", "env"}, {"rate", "10"}}, "env");
     const auto merged = merge_config({"rate"}, env, file, false);
     // rate: on the command line, so nothing is applied over it.

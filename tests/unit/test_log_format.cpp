@@ -16,7 +16,8 @@ struct json_log {
     std::ostringstream stream;
     std::shared_ptr<spdlog::logger> logger;
     json_log() {
-        logger = std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::ostream_sink_st>(stream));
+        logger = std::make_shared<spdlog::logger>(
+            "t", std::make_shared<spdlog::sinks::ostream_sink_st>(stream));
         logger->set_formatter(std::make_unique<json_log_formatter>());
         logger->set_level(spdlog::level::debug);
     }
@@ -51,7 +52,8 @@ TEST(LogFormat, Names) {
 
 TEST(LogFormat, TextAttemptLine) {
     EXPECT_EQ(attempt_message(report(), log_format::text),
-              "attempt instance_id=i-\"quoted\"\\id attempt=2 x-request-id=1b4e28ba-2fa1-4d2c-883f-0016d3cca427 "
+              "attempt instance_id=i-\"quoted\"\\id attempt=2 "
+              "x-request-id=1b4e28ba-2fa1-4d2c-883f-0016d3cca427 "
               "status=503 error_code=KOOPHONE.API.9999 server_request_id=srv-1 latency_ms=12.346 "
               "result=\"retry: server error \"busy\"\"");
     auto a = report();

@@ -18,7 +18,8 @@ TEST(ProgressMode, AutoIsTheLiveLineOnlyOnATerminalWithoutTheLog) {
     EXPECT_EQ(choose_progress_mode("off", false, true, false), progress_mode::off);
     for (const char* option : {"auto", "plain", "off"}) {
         for (int terminal = 0; terminal < 2; ++terminal) {
-            EXPECT_EQ(choose_progress_mode(option, true, terminal == 1, false), progress_mode::off) << option;
+            EXPECT_EQ(choose_progress_mode(option, true, terminal == 1, false), progress_mode::off)
+                << option;
         }
     }
     EXPECT_FALSE(choose_progress_mode("live", false, true, false).has_value());
@@ -51,7 +52,8 @@ TEST(ProgressFormat, WholeInputRead) {
     auto p = snapshot();
     p.input_done = true;
     EXPECT_EQ(progress_printer::format(p, 100),
-              "500/1000 done: 400 released, 100 failed, 32 in flight, 3 waiting retry, 100 req/s, ETA 5s");
+              "500/1000 done: 400 released, 100 failed, 32 in flight, 3 waiting retry, 100 req/s, "
+              "ETA 5s");
 }
 
 TEST(ProgressFormat, TotalEstimatedFromTheShareOfTheFileRead) {
@@ -59,7 +61,16 @@ TEST(ProgressFormat, TotalEstimatedFromTheShareOfTheFileRead) {
     p.input_size = 40'000;
     p.input_bytes_read = 10'000;  // a quarter read, 1000 ids: about 4000 in all
     EXPECT_EQ(progress_printer::format(p, 50),
-              "500/~4000 done: 400 released, 100 failed, 32 in flight, 3 waiting retry, 50 req/s, ETA 1m10s");
+              "500/~4000 done: 400 released, 100 failed, 32 in flight, 3 waiting retry, 50 req/s, "
+              "ETA 1m10s");
+}
+
+TEST(ProgressFormat, TheEstimateUsesTheReadersLinesWhenItGivesThem) {
+    auto p = snapshot();  // the engine has 1000 ids; the reader is further on
+    p.input_size = 40'000;
+    p.input_bytes_read = 20'000;
+    p.input_lines_read = 2'000;  // half the file in 2000 lines: about 4000 in all
+    EXPECT_NE(progress_printer::format(p, 50).find("500/~4000 done"), std::string::npos);
 }
 
 TEST(ProgressFormat, StdinHasNoTotalAndNoEta) {
@@ -81,7 +92,8 @@ TEST(ProgressFormat, RateLimitAndThrottling) {
     EXPECT_NE(progress_printer::format(p, 100).find(", limit 200/s, ETA"), std::string::npos);
     p.rate_limit = 140;
     p.rate_lowered = true;
-    EXPECT_NE(progress_printer::format(p, 100).find(", limit 140/s (lowered by throttling), ETA"), std::string::npos);
+    EXPECT_NE(progress_printer::format(p, 100).find(", limit 140/s (lowered by throttling), ETA"),
+              std::string::npos);
 }
 
 TEST(ProgressFormat, DoneNeverBeyondTotalGivesEtaZero) {

@@ -37,7 +37,8 @@ run_summary sample() {
     return s;
 }
 
-const system_clock::time_point start = system_clock::time_point(seconds(1'795'000'000)) + milliseconds(123);
+const system_clock::time_point start =
+    system_clock::time_point(seconds(1'795'000'000)) + milliseconds(123);
 
 TEST(SummaryJson, EveryFieldParses) {
     const auto text = summary_json(sample(), start, start + milliseconds(2500));
@@ -67,7 +68,8 @@ TEST(SummaryJson, EveryFieldParses) {
     EXPECT_EQ(std::uint64_t(doc["answers_by_code"]["200 0"]), 7u);
     EXPECT_EQ(std::uint64_t(doc["answers_by_code"]["500 KOOPHONE.API.9999"]), 6u);
     EXPECT_EQ(std::uint64_t(doc["answers_by_code"]["400 \"odd?"]), 1u);
-    EXPECT_EQ(std::uint64_t(doc["failures_by_reason"]["retries exhausted: 500 KOOPHONE.API.9999"]), 2u);
+    EXPECT_EQ(std::uint64_t(doc["failures_by_reason"]["retries exhausted: 500 KOOPHONE.API.9999"]),
+              2u);
     EXPECT_TRUE(bool(doc["input_complete"]));
     EXPECT_TRUE(doc["stopped_by"].is_null());
 }
