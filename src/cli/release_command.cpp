@@ -308,7 +308,8 @@ int dry_run(const release_options& o, const release_settings& s, id_source& sour
 // --config and the KOOPHONE_* variables: every option of `release` not given on the command
 // line takes the environment's value, else the file's, else its default. The keys are the
 // options' long names, so an option added to the command has its key at once.
-void apply_config(CLI::App& cmd, const std::string& config_path) {
+// Returns what it applied, with where each value came from.
+config_values apply_config(CLI::App& cmd, const std::string& config_path) {
     std::vector<config_key> keys;
     std::map<std::string, CLI::Option*, std::less<>> options;
     std::set<std::string, std::less<>> on_command_line;
@@ -355,6 +356,19 @@ void apply_config(CLI::App& cmd, const std::string& config_path) {
             usage_error(value.origin + ": the value of '" + key + "' is not valid: " + e.what());
         }
     }
+    return merged;
+}
+
+// A usage error about an option set by the file or the environment says where it was set.
+[[noreturn]] void rethrow_with_origin(const CLI::ValidationError& e, const config_values& applied) {
+    const std::string message = e.what();
+    for (const auto& [key, value] : applied) {
+        const std::string flag = "--" + key;
+        if (message.starts_with(flag) && (message.size() == flag.size() || message[flag.size()] == ' ')) {
+            usage_error(message + " (set by " + value.origin + ")");
+        }
+    }
+    throw e;
 }
 
 int run(const release_options& o) {
@@ -572,8 +586,12 @@ void add_release_command(CLI::App& root, command_action& action) {
                     "Write the end-of-run summary here as one JSON object (replaced atomically)");
     cmd->callback([&action, opts, cmd] {
         action = [opts, cmd] {
-            apply_config(*cmd, opts->config);
-            return run(*opts);
+            const auto applied = apply_config(*cmd, opts->config);
+            try {
+                return run(*opts);
+            } catch (const CLI::ValidationError& e) {
+                rethrow_with_origin(e, applied);
+            }
         };
     });
 }

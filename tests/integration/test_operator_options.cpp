@@ -59,6 +59,20 @@ TEST(ConfigFile, AWrongTypeExitsTwoNamingTheKeyAndItsLine) {
         << r.stderr_text;
 }
 
+TEST(ConfigFile, AnOutOfRangeValueSaysWhereItWasSet) {
+    temp_dir dir;
+    const auto config = dir.file("koorelease.toml");
+    write_file(config, "rate = 100\nconcurrency = 0\n");
+    auto r = run_release(dir, {"--config", config, "--input", write_ids(dir, "i-", 3)});
+    EXPECT_EQ(r.exit_code, 2) << r.stderr_text;
+    EXPECT_NE(r.stderr_text.find("--concurrency must be from 1 to 4096 (set by " + config + ":2)"),
+              std::string::npos)
+        << r.stderr_text;
+    r = run_release(dir, {"--input", write_ids(dir, "i-", 3)}, {{"KOOPHONE_RATE", "-5"}});
+    EXPECT_EQ(r.exit_code, 2) << r.stderr_text;
+    EXPECT_NE(r.stderr_text.find("(set by KOOPHONE_RATE)"), std::string::npos) << r.stderr_text;
+}
+
 TEST(ConfigFile, ATokenInTheFileIsRefusedWithoutBeingQuoted) {
     temp_dir dir;
     const auto config = dir.file("koorelease.toml");
