@@ -14,8 +14,9 @@ namespace koorelease {
 namespace {
 
 TEST(InputProgress, BytesReadCountsTheLinesHandedOut) {
-    char path[] = "/tmp/koorelease-input-progress-XXXXXX";
-    const int fd = ::mkstemp(path);
+    const char* tmp = std::getenv("TMPDIR");
+    std::string path = std::string(tmp != nullptr ? tmp : "/tmp") + "/koorelease-input-progress-XXXXXX";
+    const int fd = ::mkstemp(path.data());
     ASSERT_GE(fd, 0);
     std::string text;
     for (int i = 0; i < 1000; ++i) text += "i-" + std::to_string(1000 + i) + "\n";  // 7 bytes a line
@@ -24,7 +25,7 @@ TEST(InputProgress, BytesReadCountsTheLinesHandedOut) {
     ::close(fd);
     std::string error;
     auto source = open_input(path, error);
-    ::unlink(path);
+    ::unlink(path.c_str());
     ASSERT_NE(source, nullptr) << error;
     EXPECT_EQ(source->size_hint(), text.size());
     input_item item;
