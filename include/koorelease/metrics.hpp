@@ -2,6 +2,7 @@
 // A run's metrics in the Prometheus text exposition format (0.0.4): written to a file for the
 // node_exporter textfile collector (--metrics-file) and pushed to a Pushgateway at the end of
 // the run (--pushgateway), the two Prometheus conventions for batch jobs.
+#include "koorelease/atomic_file.hpp"
 #include <chrono>
 #include <optional>
 #include <string>
@@ -31,10 +32,6 @@ std::string format_metrics(const run_summary& s, const run_times& t);
 // A label value escaped for the exposition: backslash, double quote and newline.
 std::string escape_label_value(std::string_view value);
 
-// Replaces the file at `path` with `content` atomically: written to a temporary file in the
-// same directory, synced, then renamed over `path`, so a reader never sees half a file.
-// Returns "" or what went wrong.
-std::string write_file_atomically(const std::string& path, std::string_view content);
 
 // When to rewrite the metrics file during a run: at the first call, then whenever
 // `interval_s` of the run's time has passed since the last rewrite.

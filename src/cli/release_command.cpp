@@ -34,6 +34,7 @@
 #include "koorelease/iam.hpp"
 #include "koorelease/input.hpp"
 #include "koorelease/journal.hpp"
+#include "koorelease/atomic_file.hpp"
 #include "koorelease/metrics.hpp"
 #include "koorelease/request.hpp"
 #include "progress_printer.hpp"
@@ -489,9 +490,8 @@ int run(const release_options& o) {
     print_summary(summary);
     for (const auto& w : metrics.finish(summary)) std::fprintf(stderr, "koorelease: warning: %s\n", w.c_str());
     if (!o.summary_file.empty()) {
-        std::string problem;
         const auto json = summary_json(summary, started, std::chrono::system_clock::now());
-        if (!write_file_atomically(o.summary_file, json, problem)) {
+        if (const auto problem = write_file_atomically(o.summary_file, json); !problem.empty()) {
             std::fprintf(stderr, "koorelease: --summary-file: %s\n", problem.c_str());
             log->error("--summary-file: {}", problem);
         }

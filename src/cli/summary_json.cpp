@@ -150,35 +150,6 @@ std::string summary_json(const run_summary& s, std::chrono::system_clock::time_p
     return out;
 }
 
-bool write_file_atomically(const std::string& path, std::string_view content, std::string& error) {
-    std::string temp = path + ".XXXXXX";
-    const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
-    if (fd < 0) {
-        error = "cannot write '" + path + "': " + std::strerror(errno);
-        return false;
-    }
-    // mkstemp makes it 0600; a summary is for others to read, like the journal.
-    ::fchmod(fd, 0644);
-    std::size_t done = 0;
-    while (done < content.size()) {
-        const auto n = ::write(fd, content.data() + done, content.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            error = "cannot write '" + path + "': " + std::strerror(errno);
-            ::close(fd);
-            ::unlink(temp.c_str());
-            return false;
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(temp.c_str(), path.c_str()) != 0) {
-        error = "cannot write '" + path + "': " + std::strerror(errno);
-        ::unlink(temp.c_str());
-        return false;
-    }
-    return true;
-}
-
 bool can_create_file(const std::string& path, std::string& error) {
     const std::string dir = directory_of(path);
     struct stat st {};

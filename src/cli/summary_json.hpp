@@ -15,9 +15,6 @@ namespace koorelease::cli {
 std::string summary_json(const run_summary& s, std::chrono::system_clock::time_point started,
                          std::chrono::system_clock::time_point finished);
 
-// Writes `content` to a temporary file next to `path`, syncs it and renames it over `path`:
-// readers see the old file or the whole new one. False with a one-line `error` otherwise.
-bool write_file_atomically(const std::string& path, std::string_view content, std::string& error);
 
 // Whether a file could be created at `path` (its directory exists and is writable); a one-line
 // `error` saying what to fix when not. For checking options before a run starts.

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli/summary_json.hpp"
+#include "koorelease/atomic_file.hpp"
 
 namespace koorelease::cli {
 namespace {
@@ -122,9 +123,8 @@ TEST(SummaryFile, ReplacedAtomicallyWithNoTemporaryLeftBehind) {
     scratch_dir dir;
     ASSERT_FALSE(dir.path.empty());
     const auto path = dir.path + "/summary.json";
-    std::string error;
-    ASSERT_TRUE(write_file_atomically(path, "{\"a\":1}\n", error)) << error;
-    ASSERT_TRUE(write_file_atomically(path, "{\"a\":2}\n", error)) << error;
+    ASSERT_EQ(write_file_atomically(path, "{\"a\":1}\n"), "");
+    ASSERT_EQ(write_file_atomically(path, "{\"a\":2}\n"), "");
     EXPECT_EQ(slurp(path), "{\"a\":2}\n");
     struct stat st {};
     ASSERT_EQ(::stat(path.c_str(), &st), 0);
@@ -133,8 +133,7 @@ TEST(SummaryFile, ReplacedAtomicallyWithNoTemporaryLeftBehind) {
 }
 
 TEST(SummaryFile, AMissingDirectoryIsAClearError) {
-    std::string error;
-    EXPECT_FALSE(write_file_atomically("/nonexistent-dir/summary.json", "{}", error));
+    std::string error = write_file_atomically("/nonexistent-dir/summary.json", "{}");
     EXPECT_NE(error.find("/nonexistent-dir/summary.json"), std::string::npos) << error;
     error.clear();
     EXPECT_FALSE(can_create_file("/nonexistent-dir/summary.json", error));
