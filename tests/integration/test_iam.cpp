@@ -139,36 +139,71 @@ TEST(IamToken, TokenCommandErrors) {
 // A run long enough (4000 ids at 1000/s) for tokens that live 3 s to be refreshed ahead of
 // expiry (at half their lifetime), and with the tokens issued before the 2500th request
 // revoked (APIG.0307) so that it must also fetch one on expiry, without losing an id.
-TEST(IamToken, ReleaseRefreshesAheadOfExpiryAndOnExpiry) {
-    const auto mock = iam_mock({"--iam-token-lifetime", "3s", "--token-expire-after", "2500"});
+// Each refresh path in its own run: a time-based refresh and a count-based revocation in one
+// run could meet (a refresh just as the mock revokes) and leave no APIG.0307 to react to.
+struct refresh_run {
+    run_result result;
+    mock_stats stats;
+    int ahead = -1, on_expired = -1;
+    std::uint64_t sent_again = 0;
+};
+
+refresh_run release_with_iam(const std::vector<std::string>& mock_args, int ids) {
+    const auto mock = iam_mock(mock_args);
     temp_dir dir;
     auto args = iam_args(*mock);
-    args.insert(args.end(), {"--input", write_ids(dir, "r-", 4000), "--rate", "1000", "--max-attempts", "1"});
-    const auto r = run_release(dir, args, iam_env());
-    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
-    ASSERT_EQ(r.journal.size(), 4000u);
+    args.insert(args.end(), {"--input", write_ids(dir, "r-", ids), "--rate", "1000", "--max-attempts", "1"});
+    refresh_run out;
+    out.result = run_release(dir, args, iam_env());
     simdjson::dom::parser parser;
-    std::uint64_t sent_again = 0;
-    for (const auto& line : r.journal) {
+    for (const auto& line : out.result.journal) {
         simdjson::dom::element doc = parser.parse(line);
         EXPECT_EQ(std::string_view(doc["outcome"]), "released") << line;
-        sent_again += std::uint64_t(doc["attempts"]) - 1;  // APIG.0307 attempts (no other fault here)
+        out.sent_again += std::uint64_t(doc["attempts"]) - 1;  // APIG.0307 attempts (no other fault here)
     }
-    auto stats = mock->stats();
-    EXPECT_EQ(stats.released, 4000u);
-    EXPECT_EQ(stats.released_more_than_once, 0u);
-    EXPECT_GE(stats.by_error_code["APIG.0307"], 1u);
-    EXPECT_EQ(sent_again, stats.by_error_code["APIG.0307"]);
-    EXPECT_GE(stats.iam_tokens_used, 2u);
-    EXPECT_EQ(stats.by_error_code.count("APIG.0301"), 0u);
+    out.stats = mock->stats();
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(r.stderr_text, m, std::regex(R"(new IAM tokens: (\d+) ahead of expiry, (\d+) on APIG.0307)")))
-        << r.stderr_text;
-    EXPECT_GE(std::stoi(m[1]), 1);
-    EXPECT_GE(std::stoi(m[2]), 1);
-    EXPECT_EQ(stats.iam_tokens_issued, 1u + std::stoul(m[1]) + std::stoul(m[2]));
-    EXPECT_EQ(r.stderr_text.find(iam_password), std::string::npos);
-    EXPECT_EQ(r.stderr_text.find("MIIMock"), std::string::npos);
+    if (std::regex_search(out.result.stderr_text, m,
+                          std::regex(R"(new IAM tokens: (\d+) ahead of expiry, (\d+) on APIG.0307)"))) {
+        out.ahead = std::stoi(m[1]);
+        out.on_expired = std::stoi(m[2]);
+    }
+    EXPECT_EQ(out.result.stderr_text.find(iam_password), std::string::npos);
+    EXPECT_EQ(out.result.stderr_text.find("MIIMock"), std::string::npos);
+    return out;
+}
+
+TEST(IamToken, ReleaseRefreshesAheadOfExpiry) {
+    // Tokens live 3 s; 4000 ids at 1000/s take at least 4 s: the first token is replaced
+    // before it expires (at half its life at the latest), and no request is ever refused.
+    const auto r = release_with_iam({"--iam-token-lifetime", "3s"}, 4000);
+    ASSERT_EQ(r.result.exit_code, 0) << r.result.stderr_text;
+    ASSERT_EQ(r.result.journal.size(), 4000u);
+    EXPECT_EQ(r.stats.released, 4000u);
+    EXPECT_EQ(r.stats.by_error_code.count("APIG.0307"), 0u);
+    EXPECT_EQ(r.sent_again, 0u);
+    EXPECT_GE(r.stats.iam_tokens_used, 2u);
+    EXPECT_GE(r.ahead, 1) << r.result.stderr_text;
+    EXPECT_EQ(r.on_expired, 0) << r.result.stderr_text;
+    EXPECT_EQ(r.stats.iam_tokens_issued, 1u + static_cast<unsigned>(r.ahead));
+}
+
+TEST(IamToken, ReleaseRefreshesOnExpiryWithoutCountingTheAttempt) {
+    // Tokens live a day, but the mock revokes every token it has issued at its 1500th request:
+    // the run must fetch a new one on APIG.0307 and send the refused ids again at no attempt.
+    const auto r = release_with_iam({"--token-expire-after", "1500"}, 3000);
+    ASSERT_EQ(r.result.exit_code, 0) << r.result.stderr_text;
+    ASSERT_EQ(r.result.journal.size(), 3000u);
+    EXPECT_EQ(r.stats.released, 3000u);
+    EXPECT_EQ(r.stats.released_more_than_once, 0u);
+    auto codes = r.stats.by_error_code;
+    EXPECT_GE(codes["APIG.0307"], 1u);
+    EXPECT_EQ(r.sent_again, codes["APIG.0307"]);
+    EXPECT_EQ(r.stats.iam_tokens_used, 2u);
+    EXPECT_EQ(r.stats.by_error_code.count("APIG.0301"), 0u);
+    EXPECT_EQ(r.ahead, 0) << r.result.stderr_text;
+    EXPECT_EQ(r.on_expired, 1) << r.result.stderr_text;
+    EXPECT_EQ(r.stats.iam_tokens_issued, 2u);
 }
 
 TEST(IamToken, WrongPasswordStopsBeforeAnyReleaseRequest) {
