@@ -44,12 +44,27 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$rc" -ne 0 ]; then echo "bench: installing packages failed (apt-get exit $rc)" >&2; exit "$rc"; fi
 fi
 
-echo "bench: building build-bench/ (Release)"
-cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DKOORELEASE_TESTS=OFF >/dev/null
+# The build: build-bench/, or an existing Release build given with --build-dir (CI passes the
+# one its tests just used, to save a build).
+build_dir=build-bench
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  if [ "${args[$i]}" = --build-dir ] && [ $((i + 1)) -lt ${#args[@]} ]; then build_dir=${args[$((i + 1))]}; fi
+done
+if [ -f "$build_dir/CMakeCache.txt" ]; then
+  type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build_dir/CMakeCache.txt")
+  if [ "$type" != Release ]; then
+    echo "bench: $build_dir is a '$type' build; benchmarks need a Release build (omit --build-dir to use build-bench/)" >&2
+    exit 2
+  fi
+else
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKOORELEASE_TESTS=OFF >/dev/null
+fi
+echo "bench: building $build_dir/ (Release)"
 targets=(koorelease)
 # bench_hot_path exists only if CMake found Google Benchmark (libbenchmark-dev, installed above).
-if ninja -C build-bench -t targets all 2>/dev/null | grep -q '^bench_hot_path:'; then targets+=(bench_hot_path); fi
-cmake --build build-bench -j "$(nproc)" --target "${targets[@]}"
+if ninja -C "$build_dir" -t targets all 2>/dev/null | grep -q '^bench_hot_path:'; then targets+=(bench_hot_path); fi
+cmake --build "$build_dir" -j "$(nproc)" --target "${targets[@]}"
 
 # compare.py stops every process it starts, also on errors and signals, and the servers die
 # with it (PR_SET_PDEATHSIG). Belt and braces if it is killed outright: nginx's worker would
