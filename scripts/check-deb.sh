@@ -65,14 +65,22 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# 1. The package, from a Release build of its own.
+# 1. The package, from a Release build of its own, or from the existing Release build named by
+# KOORELEASE_DEB_BUILD (CI passes the one its tests used, to save a build).
 stage="building the package"
 t=$SECONDS
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKOORELEASE_TESTS=OFF >/dev/null
-cmake --build "$build_dir" -j "$(nproc)" --target koorelease koorelease_man
-rm -f "$build_dir"/koorelease_*.deb
-(cd "$build_dir" && cpack -G DEB >/dev/null)
-deb=$(ls "$build_dir"/koorelease_*.deb)
+pkg_build=${KOORELEASE_DEB_BUILD:-$build_dir}
+if [ -n "${KOORELEASE_DEB_BUILD:-}" ]; then
+  type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$pkg_build/CMakeCache.txt" 2>/dev/null || true)
+  [ "$type" = Release ] || fail "KOORELEASE_DEB_BUILD=$pkg_build is not a configured Release build"
+else
+  cmake -S . -B "$pkg_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKOORELEASE_TESTS=OFF >/dev/null
+fi
+cmake --build "$pkg_build" -j "$(nproc)" --target koorelease koorelease_man
+rm -f "$pkg_build"/koorelease_*.deb
+(cd "$pkg_build" && cpack -G DEB >/dev/null)
+mkdir -p "$build_dir"
+deb=$(ls "$pkg_build"/koorelease_*.deb)
 say "built $(basename "$deb") in $((SECONDS - t)) s; Depends: $(dpkg-deb -f "$deb" Depends)"
 if dpkg-deb -f "$deb" Depends | grep -q -- '-dev'; then fail "the package depends on a -dev package"; fi
 
