@@ -1,4 +1,5 @@
 #include "koorelease/report.hpp"
+#include "koorelease/utc_time.hpp"
 
 #include <simdjson.h>
 
@@ -20,15 +21,6 @@ bool known_outcome(std::string_view o) {
     return o == outcome::released || o == outcome::failed || o == outcome::invalid || o == outcome::aborted;
 }
 
-int digits(std::string_view s, std::size_t at, std::size_t n) {
-    int v = 0;
-    for (std::size_t i = at; i < at + n; ++i) {
-        if (s[i] < '0' || s[i] > '9') return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
 std::string fixed(double v, int decimals) {
     char text[64];
     std::snprintf(text, sizeof text, "%.*f", decimals, v);
@@ -44,26 +36,11 @@ double nearest_rank(const std::vector<double>& sorted, double p) {
 }  // namespace
 
 std::optional<std::int64_t> parse_timestamp_ms(std::string_view t) {
-    // YYYY-MM-DDTHH:MM:SS.mmmZ, as format_record writes it.
-    if (t.size() != 24 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':' ||
-        t[19] != '.' || t[23] != 'Z') {
-        return std::nullopt;
-    }
-    const int year = digits(t, 0, 4), month = digits(t, 5, 2), day = digits(t, 8, 2), hour = digits(t, 11, 2),
-              minute = digits(t, 14, 2), second = digits(t, 17, 2), milli = digits(t, 20, 3);
-    if (year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 ||
-        minute > 59 || second < 0 || second > 60 || milli < 0) {
-        return std::nullopt;
-    }
-    std::tm tm{};
-    tm.tm_year = year - 1900;
-    tm.tm_mon = month - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hour;
-    tm.tm_min = minute;
-    tm.tm_sec = second;
-    const std::time_t secs = ::timegm(&tm);
-    return static_cast<std::int64_t>(secs) * 1000 + milli;
+    // YYYY-MM-DDTHH:MM:SS.mmmZ, exactly as format_record writes it.
+    if (t.size() != 24 || t[10] != 'T' || t[19] != '.' || t[23] != 'Z') return std::nullopt;
+    const auto at = parse_utc_time(t);
+    if (!at) return std::nullopt;
+    return std::chrono::duration_cast<std::chrono::milliseconds>(at->time_since_epoch()).count();
 }
 
 std::string format_timestamp_ms(std::int64_t ms) {
