@@ -516,12 +516,13 @@ private:
             while (!wec && answered < sent.size()) {
                 co_await read_answer(*stream, buffer, result);
                 const job_ref k = sent[answered];
-                k->latency_ms = std::chrono::duration<double, std::milli>(steady::now() - sent_at).count();
+                const auto latency = steady::now() - sent_at;
+                k->latency_ms = std::chrono::duration<double, std::milli>(latency).count();
                 if (!result.answered) break;
                 ++answered;
                 --in_flight_;
                 reused = true;
-                handle(k, result, parser, code_key, steady::now() - sent_at);
+                handle(k, result, parser, code_key, latency);
                 if (!result.keep_alive) break;
             }
             if (answered == sent.size() && result.keep_alive) continue;

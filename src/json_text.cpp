@@ -42,6 +42,18 @@ void append_json_escaped(std::string& out, std::string_view text) {
     }
 }
 
+void append_json_escaped_lossy(std::string& out, std::string_view text) {
+    if (is_valid_utf8(text)) {
+        append_json_escaped(out, text);
+        return;
+    }
+    std::string clean(text);
+    for (auto& c : clean) {
+        if (static_cast<unsigned char>(c) >= 0x80) c = '?';
+    }
+    append_json_escaped(out, clean);
+}
+
 bool is_valid_utf8(std::string_view text) {
     const auto* p = reinterpret_cast<const unsigned char*>(text.data());
     const auto* end = p + text.size();

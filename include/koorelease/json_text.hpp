@@ -11,6 +11,10 @@ namespace koorelease {
 // server strings are checked by the JSON parser), which JSON then carries as it is.
 void append_json_escaped(std::string& out, std::string_view text);
 
+// The same for text of unknown encoding (log messages, a server's header values): when it is
+// not valid UTF-8, its bytes above 0x7f become '?' (JSON cannot carry them).
+void append_json_escaped_lossy(std::string& out, std::string_view text);
+
 // Whether `text` is valid UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF).
 bool is_valid_utf8(std::string_view text);
 

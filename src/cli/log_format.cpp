@@ -13,23 +13,14 @@ namespace {
 // (the engine's messages are ours, and ids with control characters never get this far).
 constexpr char fields_mark = '\x1f';
 
+// Text from elsewhere (a server's error code or header, a message) may hold bytes that are not
+// UTF-8: they become '?'.
 void append_string(std::string& out, std::string_view key, std::string_view value) {
     out += '"';
     out += key;
     out += "\":\"";
-    append_json_escaped(out, value);
+    append_json_escaped_lossy(out, value);
     out += '"';
-}
-
-// Text from elsewhere (a server's error code, a message) may hold bytes that are not UTF-8:
-// JSON cannot carry those, so they become '?'.
-std::string printable_utf8(std::string_view text) {
-    if (is_valid_utf8(text)) return std::string(text);
-    std::string out(text);
-    for (auto& c : out) {
-        if (static_cast<unsigned char>(c) >= 0x80) c = '?';
-    }
-    return out;
 }
 
 }  // namespace
@@ -51,7 +42,7 @@ void json_log_formatter::format(const spdlog::details::log_msg& msg, spdlog::mem
     if (!payload.empty() && payload.front() == fields_mark) {
         out.append(payload.substr(1));
     } else {
-        append_string(out, "msg", printable_utf8(payload));
+        append_string(out, "msg", payload);
     }
     out += "}\n";
     dest.append(out.data(), out.data() + out.size());
@@ -78,11 +69,11 @@ std::string attempt_message(const attempt_report& a, log_format format) {
     out += ",\"attempt\":" + std::to_string(a.attempt) + ',';
     append_string(out, "x_request_id", a.request_id);
     out += ",\"status\":" + std::to_string(a.http_status) + ',';
-    append_string(out, "error_code", printable_utf8(a.error_code));
+    append_string(out, "error_code", a.error_code);
     out += ',';
-    append_string(out, "server_request_id", printable_utf8(a.server_request_id));
+    append_string(out, "server_request_id", a.server_request_id);
     out += fmt::format(",\"latency_ms\":{:.3f},", a.latency_ms);
-    append_string(out, "result", printable_utf8(a.what));
+    append_string(out, "result", a.what);
     return out;
 }
 

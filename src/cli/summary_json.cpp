@@ -19,15 +19,7 @@ namespace {
 // Server-given text (error codes, reasons) that is not UTF-8 cannot go into JSON as is.
 void append_string(std::string& out, std::string_view v) {
     out += '"';
-    if (is_valid_utf8(v)) {
-        append_json_escaped(out, v);
-    } else {
-        std::string clean(v);
-        for (auto& c : clean) {
-            if (static_cast<unsigned char>(c) >= 0x80) c = '?';
-        }
-        append_json_escaped(out, clean);
-    }
+    append_json_escaped_lossy(out, v);
     out += '"';
 }
 

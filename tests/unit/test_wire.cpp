@@ -86,6 +86,15 @@ TEST(RequestBuilder, RedactedExampleHidesTheToken) {
     EXPECT_NE(text.find("x-auth-token: <redacted>"), std::string::npos);
 }
 
+TEST(JsonEscape, LossyReplacesTheBytesOfInvalidUtf8AndEscapesTheRest) {
+    std::string out;
+    append_json_escaped_lossy(out, "caf\xc3\xa9 \"ok\"");  // valid UTF-8: kept as is
+    EXPECT_EQ(out, "caf\xc3\xa9 \\\"ok\\\"");
+    out.clear();
+    append_json_escaped_lossy(out, "bad\xff\xc3\xa9\n");  // not UTF-8: every byte above 0x7f
+    EXPECT_EQ(out, "bad??\x3f\\n");
+}
+
 TEST(JsonEscape, EscapesExactly) {
     std::string out;
     append_json_escaped(out, std::string("a\"\\\n\r\t\b\f\x01\x1f/\xc3\xa9z", 14));
