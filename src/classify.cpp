@@ -22,8 +22,9 @@ std::string_view to_string(transport_failure f) {
     return "unknown";
 }
 
-bool counts_as_attempt(transport_failure f, bool connection_was_reused) {
-    return !(connection_was_reused && f == transport_failure::connection_lost);
+bool counts_as_attempt(transport_failure f, bool connection_was_reused, std::uint32_t free_resends_so_far) {
+    return !(connection_was_reused && f == transport_failure::connection_lost &&
+             free_resends_so_far < max_free_resends);
 }
 
 namespace {

@@ -58,10 +58,6 @@ constexpr std::size_t batches_ahead = 4;      // batches the reader may get ahea
 constexpr std::uint32_t answer_header_limit = 32 * 1024;
 constexpr std::uint64_t answer_body_limit = 64 * 1024;
 constexpr std::size_t read_chunk = 16 * 1024;  // at most one TLS record's worth
-// A kept-alive connection that the server closed as a request went out costs that request no
-// attempt, this many times per id: beyond, it counts (an id that kills every connection it
-// is sent on must not be sent forever).
-constexpr std::uint32_t max_free_resends = 3;
 
 // Completion of the engine's coroutines: an exception escaping one is a bug; let it end the
 // run loudly (out of io_context::run) rather than leave the run waiting for it forever.
@@ -535,7 +531,7 @@ private:
                 // The first unanswered id bears the failure, unless the server merely closed
                 // a kept-alive connection before reading it.
                 const job_ref k = sent[answered++];
-                if (counts_as_attempt(result.failure, reused) || k->free_resends >= max_free_resends) {
+                if (counts_as_attempt(result.failure, reused, k->free_resends)) {
                     handle(k, result, parser, code_key, steady::now() - sent_at);
                 } else {
                     ++k->free_resends;

@@ -2,6 +2,7 @@
 // What an answer of the release API means for the id it was about, following the table in
 // shared/koophone-api.md: success is HTTP 200 *and* error_code "0"; the error code decides
 // before the status does.
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -45,7 +46,9 @@ std::string_view to_string(transport_failure f);
 // connection that the server closed while it was idle loses the request before the server
 // could act on it: that one is sent again on a fresh connection at no cost to the id.
 // A fresh connection failing the same way counts, so a server that always drops requests
-// still ends in "retries exhausted".
-bool counts_as_attempt(transport_failure f, bool connection_was_reused);
+// still ends in "retries exhausted"; and so does the idle case once an id has been sent again
+// for free `max_free_resends` times (an id that kills every connection must not go forever).
+inline constexpr std::uint32_t max_free_resends = 3;
+bool counts_as_attempt(transport_failure f, bool connection_was_reused, std::uint32_t free_resends_so_far);
 
 }  // namespace koorelease

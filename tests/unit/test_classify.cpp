@@ -93,11 +93,19 @@ TEST(Classify, ClientErrorsAndRedirectsFail) {
 }
 
 TEST(Classify, OnlyALostRequestOnAReusedConnectionIsFree) {
-    EXPECT_FALSE(counts_as_attempt(transport_failure::connection_lost, true));
-    EXPECT_TRUE(counts_as_attempt(transport_failure::connection_lost, false));
-    EXPECT_TRUE(counts_as_attempt(transport_failure::timeout, true));
-    EXPECT_TRUE(counts_as_attempt(transport_failure::malformed_answer, true));
-    EXPECT_TRUE(counts_as_attempt(transport_failure::timeout, false));
+    EXPECT_FALSE(counts_as_attempt(transport_failure::connection_lost, true, 0));
+    EXPECT_TRUE(counts_as_attempt(transport_failure::connection_lost, false, 0));
+    EXPECT_TRUE(counts_as_attempt(transport_failure::timeout, true, 0));
+    EXPECT_TRUE(counts_as_attempt(transport_failure::malformed_answer, true, 0));
+    EXPECT_TRUE(counts_as_attempt(transport_failure::timeout, false, 0));
+}
+
+TEST(Classify, TheFreeResendIsCappedPerId) {
+    for (std::uint32_t n = 0; n < max_free_resends; ++n) {
+        EXPECT_FALSE(counts_as_attempt(transport_failure::connection_lost, true, n)) << n;
+    }
+    EXPECT_TRUE(counts_as_attempt(transport_failure::connection_lost, true, max_free_resends));
+    EXPECT_TRUE(counts_as_attempt(transport_failure::connection_lost, true, max_free_resends + 1));
 }
 
 }  // namespace
