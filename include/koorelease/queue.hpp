@@ -1,0 +1,104 @@
+#pragma once
+// The shared work queue (Redis Streams with a consumer group): the decisions, as pure code.
+// The I/O that carries them out is in src/queue_worker.*; the README's "Many workers, one
+// queue" explains the model:
+//
+//   - at-least-once delivery: an entry is acknowledged (XACK) only once its outcome is final
+//     and written to the local journal; a worker that dies leaves its entries pending, and
+//     live workers claim them (XAUTOCLAIM) once they have been idle for --claim-idle;
+//   - the release is idempotent, so an entry released twice does no harm;
+//   - exactly one final record per entry in the results stream: the record is added by the
+//     same script that acknowledges the entry, and only if the acknowledgement took (a second
+//     worker finishing the same entry finds it acknowledged already and adds nothing).
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace koorelease {
+
+// --queue redis://[user@]host[:port]/STREAM[?group=NAME&consumer=NAME&db=N]
+// The password is never in the URL (a command line is visible to every user of the machine):
+// it comes from KOORELEASE_REDIS_PASSWORD.
+struct queue_address {
+    std::string host;
+    std::uint16_t port = 6379;
+    int db = 0;
+    std::string username;         // ACL user; empty: the default user
+    std::string stream;           // the stream of entries to release, e.g. "koo:release"
+    std::string group = "koorelease";  // the consumer group every worker joins
+    std::string consumer;         // this worker's name in the group; empty: host name and pid
+
+    std::string results_stream() const { return stream + ":results"; }
+    std::string dead_stream() const { return stream + ":dead"; }
+    std::string errors_hash() const { return stream + ":errors"; }  // entry id -> its last error
+    std::string rate_key() const { return stream + ":rate"; }      // the --shared-rate state
+    // redis://host:port/stream?group=g (no credentials), for messages.
+    std::string to_string() const;
+};
+
+// On error, a one-line message that says what is wrong and what a correct URL looks like.
+std::variant<queue_address, std::string> parse_queue_address(std::string_view url);
+
+// What becomes of a stream entry once this worker's engine is done with its id.
+enum class entry_action {
+    finish,       // acknowledge it and add its final record to the results stream
+    dead_letter,  // acknowledge it, add it to the dead-letter stream and a "dead_letter" result
+    leave,        // leave it pending: it is not final; a worker claims it again after --claim-idle
+};
+
+struct entry_decision {
+    entry_action action;
+    std::string_view result;  // the results stream's outcome: released, failed, dead_letter; "" for leave
+};
+
+// `outcome` is the journal's (released, failed, invalid, aborted); `retryable` says whether a
+// failure was transient (retries exhausted on 5xx, timeouts, lost connections, the retry budget,
+// throttled too often): such an entry is worth another delivery, later, perhaps to another worker.
+// `deliveries` counts this delivery (1 for the first). A permanent failure is final at once;
+// an invalid id can never succeed, so it is dead-lettered at once; an aborted id (the worker
+// is stopping) is left for another worker, whatever its count.
+entry_decision decide_entry(std::string_view outcome, bool retryable, std::uint64_t deliveries,
+                            std::uint32_t max_deliveries);
+
+// An entry claimed from another (or this) worker's pending list is dead-lettered without being
+// sent when it has already been delivered more than max_deliveries times: e.g. an id whose
+// release kills the worker every time must not go round for ever.
+bool dead_letter_on_claim(std::uint64_t deliveries, std::uint32_t max_deliveries);
+
+// --shared-rate: permits are taken from Redis in batches. A batch is a twentieth of a second
+// of the fleet's rate (so the permits one worker holds unused are a small share of the whole),
+// at least 1 and at most 256.
+std::uint32_t permit_batch(double shared_rate);
+
+// The shared limit is a GCRA kept in Redis (one "theoretical arrival time", in microseconds).
+// This is the decision the Lua script makes, in C++ for the unit tests; the script is checked
+// against it in the integration tests. Given the stored TAT (0: none), the time, the rate,
+// the burst (in requests) and how many permits are asked for, returns how many are granted
+// (0..wanted) and the new TAT; when none is granted, `wait_us` is how long until one would be.
+struct gcra_grant {
+    std::uint32_t granted = 0;
+    std::int64_t tat_us = 0;
+    std::int64_t wait_us = 0;
+};
+gcra_grant gcra_take(std::int64_t tat_us, std::int64_t now_us, double rate, std::uint32_t burst,
+                     std::uint32_t wanted);
+
+// The Lua script of gcra_take, run with EVAL/EVALSHA: KEYS[1] the rate key; ARGV rate, burst,
+// wanted and optionally now_us (tests; default: the server's TIME). Returns {granted, wait_us}.
+extern const std::string_view gcra_script;
+
+// Acknowledges an entry and, only if the acknowledgement took, records its outcome:
+// KEYS: stream, results, dead, errors; ARGV: group, entry id, "finish"|"dead", then
+// field/value pairs of the record. A dead-lettered entry gets both a dead-letter entry and a
+// "dead_letter" result. The acknowledged entry is deleted from the stream, and its last error
+// from the errors hash. Returns 1 when this call acknowledged it, 0 when it was already.
+extern const std::string_view finish_script;
+
+// Claims entries idle for at least min-idle (XAUTOCLAIM) and returns each with its delivery
+// count: KEYS: stream; ARGV: group, consumer, min-idle ms, start id, count. Returns
+// {next start id, {{id, deliveries, instance_id or false}, ...}}.
+extern const std::string_view claim_script;
+
+}  // namespace koorelease

@@ -1,0 +1,241 @@
+#include "koorelease/queue.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include "koorelease/journal.hpp"
+
+namespace koorelease {
+
+namespace {
+
+std::string bad_url(std::string_view url, std::string_view why) {
+    return "invalid --queue '" + std::string(url) + "': " + std::string(why) +
+           " (expected redis://HOST[:PORT]/STREAM[?group=NAME&consumer=NAME&db=N], e.g. "
+           "redis://10.0.0.5:6379/koo:release?group=reclaim)";
+}
+
+bool valid_host_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
+}
+
+// Names of streams, groups and consumers: printable ASCII without spaces, so that they survive
+// logs and redis-cli unquoted.
+bool valid_name(std::string_view s) {
+    if (s.empty() || s.size() > 200) return false;
+    return std::all_of(s.begin(), s.end(), [](char c) { return c > ' ' && c < 127 && c != '?' && c != '&'; });
+}
+
+template <class Int>
+bool parse_number(std::string_view text, Int& out) {
+    if (text.empty()) return false;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc{} && end == text.data() + text.size();
+}
+
+}  // namespace
+
+std::string queue_address::to_string() const {
+    std::string s = "redis://";
+    if (!username.empty()) s += username + "@";
+    s += host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    s += ":" + std::to_string(port) + "/" + stream + "?group=" + group;
+    if (db != 0) s += "&db=" + std::to_string(db);
+    return s;
+}
+
+std::variant<queue_address, std::string> parse_queue_address(std::string_view url) {
+    queue_address q;
+    if (!url.starts_with("redis://")) {
+        if (url.starts_with("rediss://")) return bad_url(url, "TLS to Redis (rediss://) is not supported yet");
+        return bad_url(url, "the scheme must be redis://");
+    }
+    std::string_view rest = url.substr(8);
+    std::string_view query;
+    if (const auto q_at = rest.find('?'); q_at != std::string_view::npos) {
+        query = rest.substr(q_at + 1);
+        rest = rest.substr(0, q_at);
+    }
+    const auto slash = rest.find('/');
+    if (slash == std::string_view::npos || slash + 1 == rest.size()) {
+        return bad_url(url, "the stream is missing: name it after the host, e.g. /koo:release");
+    }
+    std::string_view authority = rest.substr(0, slash);
+    const std::string_view stream = rest.substr(slash + 1);
+    if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+        const std::string_view user = authority.substr(0, at);
+        if (user.find(':') != std::string_view::npos) {
+            return bad_url(url, "a password has no place in the URL (a command line is visible to every user): "
+                                "put it in KOORELEASE_REDIS_PASSWORD");
+        }
+        if (!valid_name(user)) return bad_url(url, "invalid user name");
+        q.username = std::string(user);
+        authority = authority.substr(at + 1);
+    }
+    std::string_view port_text;
+    if (authority.starts_with('[')) {
+        const auto close = authority.find(']');
+        if (close == std::string_view::npos) return bad_url(url, "unclosed '[' in an IPv6 address");
+        q.host = std::string(authority.substr(1, close - 1));
+        const auto after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (after[0] != ':') return bad_url(url, "unexpected text after the IPv6 address");
+            port_text = after.substr(1);
+            if (port_text.empty()) return bad_url(url, "empty port");
+        }
+        if (q.host.empty()) return bad_url(url, "empty IPv6 address");
+    } else {
+        const auto colon = authority.find(':');
+        q.host = std::string(authority.substr(0, colon));
+        if (colon != std::string_view::npos) {
+            port_text = authority.substr(colon + 1);
+            if (port_text.empty()) return bad_url(url, "empty port");
+        }
+        if (q.host.empty()) return bad_url(url, "the host is missing");
+        if (!std::all_of(q.host.begin(), q.host.end(), valid_host_char)) return bad_url(url, "invalid host name");
+    }
+    if (!port_text.empty()) {
+        unsigned port = 0;
+        if (!parse_number(port_text, port) || port == 0 || port > 65535) {
+            return bad_url(url, "the port must be a number from 1 to 65535");
+        }
+        q.port = static_cast<std::uint16_t>(port);
+    }
+    if (!valid_name(stream)) return bad_url(url, "invalid stream name (printable characters, no spaces)");
+    q.stream = std::string(stream);
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view pair = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        const auto eq = pair.find('=');
+        if (eq == std::string_view::npos) return bad_url(url, "'" + std::string(pair) + "' is not name=value");
+        const std::string_view name = pair.substr(0, eq), value = pair.substr(eq + 1);
+        if (name == "group") {
+            if (!valid_name(value)) return bad_url(url, "invalid group name");
+            q.group = std::string(value);
+        } else if (name == "consumer") {
+            if (!valid_name(value)) return bad_url(url, "invalid consumer name");
+            q.consumer = std::string(value);
+        } else if (name == "db") {
+            if (!parse_number(value, q.db) || q.db < 0 || q.db > 1000000) {
+                return bad_url(url, "db must be a database number, e.g. db=0");
+            }
+        } else if (name == "password") {
+            return bad_url(url, "a password has no place in the URL (a command line is visible to every user): "
+                                "put it in KOORELEASE_REDIS_PASSWORD");
+        } else {
+            return bad_url(url, "unknown parameter '" + std::string(name) + "' (known: group, consumer, db)");
+        }
+    }
+    return q;
+}
+
+entry_decision decide_entry(std::string_view outcome_text, bool retryable, std::uint64_t deliveries,
+                            std::uint32_t max_deliveries) {
+    if (outcome_text == outcome::released) return {entry_action::finish, outcome::released};
+    if (outcome_text == outcome::invalid) return {entry_action::dead_letter, "dead_letter"};
+    if (outcome_text == outcome::failed) {
+        if (!retryable) return {entry_action::finish, outcome::failed};
+        if (deliveries >= max_deliveries) return {entry_action::dead_letter, "dead_letter"};
+        return {entry_action::leave, {}};
+    }
+    // aborted (the worker is stopping), or anything unknown: not final.
+    return {entry_action::leave, {}};
+}
+
+bool dead_letter_on_claim(std::uint64_t deliveries, std::uint32_t max_deliveries) {
+    return deliveries > max_deliveries;
+}
+
+std::uint32_t permit_batch(double shared_rate) {
+    if (!(shared_rate > 0)) return 1;
+    const double batch = std::floor(shared_rate / 20.0);
+    return static_cast<std::uint32_t>(std::clamp(batch, 1.0, 256.0));
+}
+
+gcra_grant gcra_take(std::int64_t tat_us, std::int64_t now_us, double rate, std::uint32_t burst,
+                     std::uint32_t wanted) {
+    // The same operations, in the same order, as gcra_script: the results agree to the bit.
+    const double interval = 1000000.0 / rate;
+    double tat = static_cast<double>(tat_us);
+    const double now = static_cast<double>(now_us);
+    if (tat < now) tat = now;
+    const double room = std::floor((static_cast<double>(burst) * interval - (tat - now)) / interval + 1e-9);
+    const double granted = std::min(static_cast<double>(wanted), std::max(room, 0.0));
+    gcra_grant g;
+    if (granted <= 0) {
+        g.granted = 0;
+        g.tat_us = static_cast<std::int64_t>(tat);
+        g.wait_us = std::max<std::int64_t>(
+            1, static_cast<std::int64_t>(std::floor(tat - now - (static_cast<double>(burst) - 1) * interval + 0.5)));
+        return g;
+    }
+    g.granted = static_cast<std::uint32_t>(granted);
+    g.tat_us = static_cast<std::int64_t>(std::floor(tat + granted * interval + 0.5));
+    return g;
+}
+
+const std::string_view gcra_script = R"lua(
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3])
+local now
+if ARGV[4] then
+  now = tonumber(ARGV[4])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local interval = 1000000 / rate
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if tat < now then tat = now end
+local room = math.floor((burst * interval - (tat - now)) / interval + 1e-9)
+local granted = math.min(wanted, math.max(room, 0))
+if granted <= 0 then
+  local wait = math.floor(tat - now - (burst - 1) * interval + 0.5)
+  if wait < 1 then wait = 1 end
+  return {0, wait}
+end
+local new_tat = math.floor(tat + granted * interval + 0.5)
+local ttl = math.floor((new_tat - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl)
+return {granted, 0}
+)lua";
+
+const std::string_view finish_script = R"lua(
+local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+if acked == 0 then return 0 end
+redis.call('XDEL', KEYS[1], ARGV[2])
+local fields = {}
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+if ARGV[3] == 'dead' then
+  redis.call('XADD', KEYS[3], '*', unpack(fields))
+end
+redis.call('XADD', KEYS[2], '*', unpack(fields))
+redis.call('HDEL', KEYS[4], ARGV[2])
+return 1
+)lua";
+
+const std::string_view claim_script = R"lua(
+local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
+local out = {}
+for _, e in ipairs(r[2]) do
+  local id = e[1]
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+  local n = 0
+  if p[1] then n = p[1][4] end
+  local iid = false
+  local f = e[2]
+  if type(f) == 'table' then
+    for i = 1, #f, 2 do
+      if f[i] == 'instance_id' then iid = f[i + 1] end
+    end
+  end
+  out[#out + 1] = {id, n, iid}
+end
+return {r[1], out}
+)lua";
+
+}  // namespace koorelease
