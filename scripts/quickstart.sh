@@ -12,7 +12,8 @@ mode=${1:-}
 case "$mode" in demo|test|sanitize|tsan|fuzz) ;; *) echo "usage: $0 demo|test|sanitize|tsan|fuzz" >&2; exit 2 ;; esac
 
 packages=(cmake ninja-build g++ pkg-config ca-certificates libssl-dev libboost1.81-dev
-          libsimdjson-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libgtest-dev libbenchmark-dev)
+          libsimdjson-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libgtest-dev libbenchmark-dev
+          libhiredis-dev redis-server)
 [ "$mode" = fuzz ] && packages+=(clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
