@@ -400,7 +400,7 @@ private:
     bool admit(job_ref j) {
         if (!j->retry_pending) return true;
         if (!budget_.try_acquire(j->retry_after_timeout, steady::now())) {
-            fail(j, "retry budget exhausted (the server is failing too many requests): " + j->last_failure);
+            fail(j, "retry budget exhausted (the server is failing too many requests): " + j->last_failure, true);
             return false;
         }
         j->retry_pending = false;
@@ -455,6 +455,11 @@ private:
                 }
                 if (stopping_ || limiter_.paused_until() <= steady::now()) break;
             }
+            // Then for a permit of the fleet-wide rate (--shared-rate), if there is one.
+            while (settings_.permits && !stopping_ && !settings_.permits->try_take()) {
+                timer.expires_after(settings_.permits->retry_after());
+                co_await timer.async_wait(use_tuple);
+            }
             if (stopping_) {
                 ready_.push_front(j);  // not sent: it is counted as "not sent" at the end
                 break;
@@ -484,7 +489,8 @@ private:
             // Pipelining: more ids that are ready now, while the rate limit allows them now.
             sent.clear();
             sent.push_back(j);
-            while (sent.size() < depth && !ready_.empty() && !stopping_ && limiter_.try_reserve(steady::now())) {
+            while (sent.size() < depth && !ready_.empty() && !stopping_ && limiter_.try_reserve(steady::now()) &&
+                   (!settings_.permits || settings_.permits->try_take())) {
                 const job_ref k = take();
                 if (admit(k)) sent.push_back(k);
             }
@@ -805,7 +811,7 @@ private:
     void retry(job_ref j, bool after_timeout) {
         ++j->counted_attempts;
         if (j->counted_attempts >= settings_.max_attempts) {
-            fail(j, "retries exhausted: " + j->last_failure);
+            fail(j, "retries exhausted: " + j->last_failure, true);
             return;
         }
         j->retry_pending = true;
@@ -821,7 +827,7 @@ private:
         }
         ++j->throttled;
         if (j->throttled > settings_.max_throttled) {
-            fail(j, "throttled " + std::to_string(j->throttled) + " times (limit --max-throttled)");
+            fail(j, "throttled " + std::to_string(j->throttled) + " times (limit --max-throttled)", true);
             return;
         }
         std::chrono::nanoseconds wait;
@@ -855,18 +861,22 @@ private:
         });
     }
 
-    void fail(job_ref j, std::string_view reason) {
+    // `retryable`: the failure was transient (the server failing or throttling, the network):
+    // a shared queue delivers such an id again later. Permanent failures are final.
+    void fail(job_ref j, std::string_view reason, bool retryable = false) {
         ++summary_.failed;
         if (auto it = summary_.failures_by_reason.find(reason); it != summary_.failures_by_reason.end()) {
             ++it->second;
         } else {
             summary_.failures_by_reason.emplace(std::string(reason), 1);
         }
-        finish(j, outcome::failed, reason);
+        finish(j, outcome::failed, reason, retryable);
     }
 
-    void finish(job_ref j, std::string_view what, std::string_view reason) {
-        write_record(record_of(*j, what, reason));
+    void finish(job_ref j, std::string_view what, std::string_view reason, bool retryable = false) {
+        auto r = record_of(*j, what, reason);
+        r.retryable = retryable;
+        write_record(r);
         live_.erase(j);
         maybe_finish();
     }

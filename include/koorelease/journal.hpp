@@ -36,6 +36,9 @@ struct outcome_record {
     double latency_ms = -1;           // of the last attempt; negative when none was sent
     std::chrono::system_clock::time_point finished_at;
     std::uint64_t line = 0;           // input line, for invalid records
+    // A failure that was transient (retries exhausted, throttled too often, the retry budget):
+    // not written to the journal; a shared queue delivers such an id again (koorelease/queue.hpp).
+    bool retryable = false;
 };
 
 // Appends the record as one line of JSON (with its '\n').

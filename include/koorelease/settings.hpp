@@ -2,12 +2,14 @@
 // Every knob of a release run, with its default and unit, in one place.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "koorelease/backoff.hpp"
 #include "koorelease/endpoint.hpp"
 #include "koorelease/iam.hpp"
+#include "koorelease/permits.hpp"
 #include "koorelease/retry_budget.hpp"
 #include "koorelease/throttle_controller.hpp"
 
@@ -32,6 +34,8 @@ struct release_settings {
     std::uint32_t pipeline = 1;
     double rate = 0;                       // requests per second, all attempts; 0: no limit
     std::uint32_t burst = 0;               // requests at once above the rate; 0: default_burst(rate)
+    // Set: every attempt also takes a permit from here (--shared-rate: one rate for a fleet).
+    std::shared_ptr<permit_source> permits;
     std::uint32_t max_attempts = 5;        // attempts per id, the first included (throttled ones not counted)
     std::uint32_t max_throttled = 50;      // throttled answers per id before it fails (a server that throttles forever must not hang the run)
 
