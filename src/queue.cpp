@@ -145,6 +145,29 @@ entry_decision decide_entry(std::string_view outcome_text, bool retryable, std::
     return {entry_action::leave, {}};
 }
 
+std::vector<std::string> result_fields(std::string_view instance_id, std::string_view result,
+                                       std::string_view reason, std::uint64_t deliveries,
+                                       std::string_view entry_id, std::string_view worker,
+                                       std::string_view record_json) {
+    std::vector<std::string> f;
+    f.reserve(14);
+    auto add = [&f](std::string_view name, std::string_view value) {
+        f.emplace_back(name);
+        f.emplace_back(value);
+    };
+    add("instance_id", instance_id);
+    add("outcome", result);
+    if (!reason.empty()) add("reason", reason);
+    add("deliveries", std::to_string(deliveries));
+    add("entry", entry_id);
+    add("worker", worker);
+    if (!record_json.empty()) {
+        // The journal line without its '\n'.
+        add("record", record_json.ends_with('\n') ? record_json.substr(0, record_json.size() - 1) : record_json);
+    }
+    return f;
+}
+
 bool dead_letter_on_claim(std::uint64_t deliveries, std::uint32_t max_deliveries) {
     return deliveries > max_deliveries;
 }
@@ -155,32 +178,30 @@ std::uint32_t permit_batch(double shared_rate) {
     return static_cast<std::uint32_t>(std::clamp(batch, 1.0, 256.0));
 }
 
-gcra_grant gcra_take(std::int64_t tat_us, std::int64_t now_us, double rate, std::uint32_t burst,
-                     std::uint32_t wanted) {
+gcra_grant gcra_take(std::int64_t tat_us, std::int64_t now_us, double rate, std::uint32_t wanted,
+                     std::int64_t lookahead_us) {
     // The same operations, in the same order, as gcra_script: the results agree to the bit.
     const double interval = 1000000.0 / rate;
-    double tat = static_cast<double>(tat_us);
     const double now = static_cast<double>(now_us);
-    if (tat < now) tat = now;
-    const double room = std::floor((static_cast<double>(burst) * interval - (tat - now)) / interval + 1e-9);
-    const double granted = std::min(static_cast<double>(wanted), std::max(room, 0.0));
+    double start = static_cast<double>(tat_us);
+    if (start < now) start = now;
     gcra_grant g;
-    if (granted <= 0) {
-        g.granted = 0;
-        g.tat_us = static_cast<std::int64_t>(tat);
-        g.wait_us = std::max<std::int64_t>(
-            1, static_cast<std::int64_t>(std::floor(tat - now - (static_cast<double>(burst) - 1) * interval + 0.5)));
+    if (start - now > static_cast<double>(lookahead_us)) {
+        g.tat_us = tat_us;
+        g.wait_us = static_cast<std::int64_t>(std::floor(start - now - static_cast<double>(lookahead_us) + 0.5));
+        if (g.wait_us < 1) g.wait_us = 1;
         return g;
     }
-    g.granted = static_cast<std::uint32_t>(granted);
-    g.tat_us = static_cast<std::int64_t>(std::floor(tat + granted * interval + 0.5));
+    g.granted = wanted;
+    g.tat_us = static_cast<std::int64_t>(std::floor(start + static_cast<double>(wanted) * interval + 0.5));
+    g.first_us = static_cast<std::int64_t>(std::floor(start - now + 0.5));
     return g;
 }
 
 const std::string_view gcra_script = R"lua(
 local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local wanted = tonumber(ARGV[3])
+local wanted = tonumber(ARGV[2])
+local lookahead = tonumber(ARGV[3])
 local now
 if ARGV[4] then
   now = tonumber(ARGV[4])
@@ -189,19 +210,17 @@ else
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local interval = 1000000 / rate
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if tat < now then tat = now end
-local room = math.floor((burst * interval - (tat - now)) / interval + 1e-9)
-local granted = math.min(wanted, math.max(room, 0))
-if granted <= 0 then
-  local wait = math.floor(tat - now - (burst - 1) * interval + 0.5)
+local start = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if start < now then start = now end
+if start - now > lookahead then
+  local wait = math.floor(start - now - lookahead + 0.5)
   if wait < 1 then wait = 1 end
   return {0, wait}
 end
-local new_tat = math.floor(tat + granted * interval + 0.5)
-local ttl = math.floor((new_tat - now) / 1000) + 1000
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl)
-return {granted, 0}
+local tat = math.floor(start + wanted * interval + 0.5)
+local ttl = math.floor((tat - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', ttl)
+return {wanted, math.floor(start - now + 0.5)}
 )lua";
 
 const std::string_view finish_script = R"lua(
@@ -215,6 +234,7 @@ if ARGV[3] == 'dead' then
 end
 redis.call('XADD', KEYS[2], '*', unpack(fields))
 redis.call('HDEL', KEYS[4], ARGV[2])
+redis.call('HINCRBY', KEYS[5], ARGV[7], 1)
 return 1
 )lua";
 

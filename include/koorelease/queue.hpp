@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace koorelease {
 
@@ -34,6 +35,7 @@ struct queue_address {
     std::string dead_stream() const { return stream + ":dead"; }
     std::string errors_hash() const { return stream + ":errors"; }  // entry id -> its last error
     std::string rate_key() const { return stream + ":rate"; }      // the --shared-rate state
+    std::string counts_hash() const { return stream + ":counts"; }  // results by outcome
     // redis://host:port/stream?group=g (no credentials), for messages.
     std::string to_string() const;
 };
@@ -67,32 +69,48 @@ entry_decision decide_entry(std::string_view outcome, bool retryable, std::uint6
 // release kills the worker every time must not go round for ever.
 bool dead_letter_on_claim(std::uint64_t deliveries, std::uint32_t max_deliveries);
 
-// --shared-rate: permits are taken from Redis in batches. A batch is a twentieth of a second
-// of the fleet's rate (so the permits one worker holds unused are a small share of the whole),
-// at least 1 and at most 256.
+// The fields of a results (or dead-letter) stream entry: instance_id, outcome (the queue's:
+// released, failed, dead_letter), reason, deliveries, entry (the id of the work entry), worker,
+// and record: the journal line of the outcome (JSON, as in the local journal), when there is one.
+std::vector<std::string> result_fields(std::string_view instance_id, std::string_view result,
+                                       std::string_view reason, std::uint64_t deliveries,
+                                       std::string_view entry_id, std::string_view worker,
+                                       std::string_view record_json);
+
+// --shared-rate: permits are time slots on one schedule for the whole fleet, kept in Redis as a
+// GCRA's "theoretical arrival time" (TAT). A worker reserves a block of consecutive slots, one
+// fleet interval (1/rate) apart, in one script call; blocks of different workers never overlap,
+// so the fleet's requests are spaced as one client's would be, whatever the number of workers.
+// A block is a twentieth of a second of the fleet's rate (at least 1, at most 256 slots).
 std::uint32_t permit_batch(double shared_rate);
 
-// The shared limit is a GCRA kept in Redis (one "theoretical arrival time", in microseconds).
-// This is the decision the Lua script makes, in C++ for the unit tests; the script is checked
-// against it in the integration tests. Given the stored TAT (0: none), the time, the rate,
-// the burst (in requests) and how many permits are asked for, returns how many are granted
-// (0..wanted) and the new TAT; when none is granted, `wait_us` is how long until one would be.
+// How far ahead of Redis's clock slots may be reserved: a worker asks again while it still
+// holds slots, and the fleet's workers together hold a few blocks; beyond this the script
+// grants nothing and says how long to wait.
+inline constexpr std::int64_t slot_lookahead_us = 500'000;
+
+// The script's decision, in C++ for the unit tests (the script is checked against it in the
+// integration tests). Given the stored TAT (0: none), the time, the rate and the slots wanted:
+// granted slots start at `first_us` after now (0 when the schedule is free) and the TAT moves
+// past them; when none is granted, `wait_us` is how long until asking makes sense.
 struct gcra_grant {
     std::uint32_t granted = 0;
     std::int64_t tat_us = 0;
-    std::int64_t wait_us = 0;
+    std::int64_t first_us = 0;  // granted: the first slot's time, relative to now
+    std::int64_t wait_us = 0;   // none granted: when to ask again, relative to now
 };
-gcra_grant gcra_take(std::int64_t tat_us, std::int64_t now_us, double rate, std::uint32_t burst,
-                     std::uint32_t wanted);
+gcra_grant gcra_take(std::int64_t tat_us, std::int64_t now_us, double rate, std::uint32_t wanted,
+                     std::int64_t lookahead_us = slot_lookahead_us);
 
-// The Lua script of gcra_take, run with EVAL/EVALSHA: KEYS[1] the rate key; ARGV rate, burst,
-// wanted and optionally now_us (tests; default: the server's TIME). Returns {granted, wait_us}.
+// The Lua script of gcra_take: KEYS[1] the rate key; ARGV rate, wanted, lookahead_us and
+// optionally now_us (tests; default: the server's TIME). Returns {granted, first_us or wait_us}.
 extern const std::string_view gcra_script;
 
 // Acknowledges an entry and, only if the acknowledgement took, records its outcome:
-// KEYS: stream, results, dead, errors; ARGV: group, entry id, "finish"|"dead", then
+// KEYS: stream, results, dead, errors, counts (a hash: results by outcome); ARGV: group, entry id, "finish"|"dead", then
 // field/value pairs of the record. A dead-lettered entry gets both a dead-letter entry and a
-// "dead_letter" result. The acknowledged entry is deleted from the stream, and its last error
+// "dead_letter" result; the counts hash counts the result's outcome (ARGV[7]: the outcome field
+// is always first after instance_id). The acknowledged entry is deleted from the stream, and its last error
 // from the errors hash. Returns 1 when this call acknowledged it, 0 when it was already.
 extern const std::string_view finish_script;
 

@@ -15,5 +15,7 @@ void add_release_command(CLI::App& root, command_action& action);
 void add_mock_command(CLI::App& root, command_action& action);
 void add_token_command(CLI::App& root, command_action& action);
 void add_report_command(CLI::App& root, command_action& action);
+void add_enqueue_command(CLI::App& root, command_action& action);
+void add_queue_command(CLI::App& root, command_action& action);
 
 }  // namespace koorelease::cli

@@ -38,6 +38,8 @@
 #include "koorelease/metrics.hpp"
 #include "koorelease/request.hpp"
 #include "progress_printer.hpp"
+#include "queue_cli.hpp"
+#include "queue_worker.hpp"
 
 namespace koorelease::cli {
 
@@ -83,6 +85,11 @@ struct release_options {
     std::string progress_interval = "10s";
     bool dry_run = false;
     std::string summary_file;
+    std::string queue;  // --queue: take the ids from a shared Redis stream (queue_worker.hpp)
+    bool drain = false;
+    std::string claim_idle = "60s";
+    std::uint32_t max_deliveries = 5;
+    double shared_rate = 0;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -419,9 +426,34 @@ int run(const release_options& o) {
     }
 
     std::string error;
-    auto source = open_input(o.input, error);
-    if (!source) usage_error(error);
-    if (o.input == "-" && ::isatty(STDIN_FILENO) == 1) {
+    std::optional<queue_worker_settings> queue;
+    if (!o.queue.empty()) {
+        if (o.input != "-") usage_error("--input and --queue are exclusive: the ids come from the queue (add them with `koorelease enqueue`)");
+        if (o.resume) usage_error("--resume has no use with --queue: entries not acknowledged are delivered again by the queue");
+        if (o.dry_run) usage_error("--dry-run cannot be used with --queue");
+        queue.emplace();
+        queue->address = queue_option(o.queue);
+        queue->password = redis_password();
+        queue->consumer = queue->address.consumer.empty() ? default_consumer_name() : queue->address.consumer;
+        queue->claim_idle = std::chrono::duration_cast<std::chrono::milliseconds>(
+            duration_option("--claim-idle", o.claim_idle, false));
+        if (o.max_deliveries == 0) usage_error("--max-deliveries must be at least 1");
+        queue->max_deliveries = o.max_deliveries;
+        queue->drain = o.drain;
+        if (!(o.shared_rate >= 0) || !std::isfinite(o.shared_rate)) usage_error("--shared-rate must be 0 (none) or a positive number of requests per second");
+        queue->shared_rate = o.shared_rate;
+        queue->max_held = std::max<std::size_t>(512, 8ull * s.concurrency * s.pipeline);
+        // Every entry is released: an id enqueued twice is two entries, each acknowledged.
+        s.deduplicate = false;
+    } else if (o.drain || o.shared_rate > 0) {
+        usage_error(std::string(o.drain ? "--drain" : "--shared-rate") + " needs --queue redis://HOST:PORT/STREAM");
+    }
+    std::unique_ptr<id_source> source;
+    if (!queue) {
+        source = open_input(o.input, error);
+        if (!source) usage_error(error);
+    }
+    if (!queue && o.input == "-" && ::isatty(STDIN_FILENO) == 1) {
         std::fprintf(stderr, "koorelease: reading instance ids from the terminal, one per line; end with Ctrl-D "
                              "(or give --input FILE)\n");
     }
@@ -466,11 +498,27 @@ int run(const release_options& o) {
     if (auto e = metrics.start(); !e.empty()) usage_error(e + " (choose a writable --metrics-file)");
     const int out_fd = open_output(o.output, o.resume);
     jsonl_journal journal(out_fd, o.output == "-" ? "<stdout>" : "'" + o.output + "'", out_fd != STDOUT_FILENO);
+    std::unique_ptr<queue_worker> worker;
+    if (queue) {
+        worker = std::make_unique<queue_worker>(*queue, journal);
+        try {
+            worker->start();
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "koorelease: %s\n", e.what());
+            return 3;
+        }
+        s.permits = worker->permits();
+        std::fprintf(stderr, "koorelease: worker %s of %s%s\n", queue->consumer.c_str(), queue->address.to_string().c_str(),
+                     o.drain ? " (until it is drained)" : " (following it; stop with SIGTERM)");
+    }
 
     const auto log = make_logger(o);
     progress_printer progress(*mode, std::chrono::duration<double>(interval).count());
     run_hooks hooks;
     hooks.on_progress = [&](const progress_snapshot& p) {
+        if (worker) {
+            for (const auto& w : worker->take_warnings()) progress.message(w);
+        }
         progress.update(p);
         if (auto w = metrics.on_progress(p); !w.empty()) progress.message(w);
     };
@@ -485,9 +533,35 @@ int run(const release_options& o) {
     log->info("releasing sessions at {} with {} connections, rate {} (0: no limit), input {}, journal {}",
               s.target.to_string(), s.concurrency, s.rate, o.input, o.output);
 
-    const run_summary summary = run_release(s, *source, journal, hooks, prior.get());
+    const run_summary summary = worker ? run_release(s, worker->source(), worker->sink(), hooks)
+                                       : run_release(s, *source, journal, hooks, prior.get());
+    std::optional<queue_counts> queued;
+    if (worker) queued = worker->finish();
     progress.finish();
     print_summary(summary);
+    if (worker) {
+        for (const auto& w : worker->take_warnings()) std::fprintf(stderr, "koorelease: %s\n", w.c_str());
+        const auto& q = *queued;
+        std::fprintf(stderr,
+                     "koorelease: queue: %llu entries read, %llu claimed from idle workers; %llu finished, "
+                     "%llu dead-lettered, %llu left pending for another delivery, %llu already finished by another "
+                     "worker; %llu reconnects to Redis\n",
+                     static_cast<unsigned long long>(q.taken), static_cast<unsigned long long>(q.claimed),
+                     static_cast<unsigned long long>(q.finished), static_cast<unsigned long long>(q.dead_lettered),
+                     static_cast<unsigned long long>(q.left_pending), static_cast<unsigned long long>(q.already_acked),
+                     static_cast<unsigned long long>(q.reconnects));
+        if (o.shared_rate > 0) {
+            std::fprintf(stderr, "koorelease: shared rate: %llu permits in %llu requests to Redis\n",
+                         static_cast<unsigned long long>(q.shared_permits),
+                         static_cast<unsigned long long>(q.permit_requests));
+        }
+        if (q.unacknowledged > 0) {
+            std::fprintf(stderr,
+                         "koorelease: Redis stayed unreachable: %llu final outcomes (in the journal) were not "
+                         "acknowledged; their entries will be delivered and released again\n",
+                         static_cast<unsigned long long>(q.unacknowledged));
+        }
+    }
     for (const auto& w : metrics.finish(summary)) std::fprintf(stderr, "koorelease: warning: %s\n", w.c_str());
     if (!o.summary_file.empty()) {
         const auto json = summary_json(summary, started, std::chrono::system_clock::now());
@@ -500,6 +574,7 @@ int run(const release_options& o) {
               summary.released, summary.failed, summary.invalid, summary.duplicates, summary.requests,
               summary.elapsed_s, summary.exit_code());
     log->flush();
+    if (queued && queued->unacknowledged > 0) return 3;
     return summary.exit_code();
 }
 
@@ -584,6 +659,20 @@ void add_release_command(CLI::App& root, command_action& action) {
                   "Read and check the input, show a request (token redacted) and the plan; send nothing");
     cmd->add_option("--summary-file", opts->summary_file,
                     "Write the end-of-run summary here as one JSON object (replaced atomically)");
+    cmd->add_option("--queue", opts->queue,
+                    "Take the ids from a shared queue instead of --input: redis://HOST[:PORT]/STREAM[?group=NAME&"
+                    "consumer=NAME&db=N] (password in KOORELEASE_REDIS_PASSWORD; README: Many workers)");
+    cmd->add_flag("--drain", opts->drain,
+                  "With --queue: exit once the stream and the group's pending list are empty (default: keep following)");
+    cmd->add_option("--claim-idle", opts->claim_idle,
+                    "With --queue: take over entries another worker has held this long without a heartbeat")
+        ->capture_default_str();
+    cmd->add_option("--max-deliveries", opts->max_deliveries,
+                    "With --queue: an entry that failed transiently this many times goes to STREAM:dead")
+        ->capture_default_str();
+    cmd->add_option("--shared-rate", opts->shared_rate,
+                    "With --queue: requests per second for all workers together, kept in Redis; 0 = none")
+        ->capture_default_str();
     cmd->callback([&action, opts, cmd] {
         action = [opts, cmd] {
             const auto applied = apply_config(*cmd, opts->config);
