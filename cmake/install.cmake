@@ -49,14 +49,17 @@ install(CODE [[
   endif()
   # The service in config/ names /usr/local/bin/koorelease (the default prefix) and
   # /etc/koorelease/koorelease.toml; name the binary and the config this install puts in place.
-  file(READ "${_src}/koorelease-nightly.service" _unit)
-  string(REPLACE "exec /usr/local/bin/koorelease " "exec ${CMAKE_INSTALL_PREFIX}/bin/koorelease "
-         _unit "${_unit}")
-  string(REPLACE "--config /etc/koorelease/koorelease.toml " "--config ${_etc}/koorelease/koorelease.toml "
-         _unit "${_unit}")
-  file(WRITE "${_work}/koorelease-nightly.service" "${_unit}")
+  foreach(_service koorelease-nightly.service koorelease-worker.service)
+    file(READ "${_src}/${_service}" _unit)
+    string(REPLACE "exec /usr/local/bin/koorelease " "exec ${CMAKE_INSTALL_PREFIX}/bin/koorelease "
+           _unit "${_unit}")
+    string(REPLACE "--config /etc/koorelease/koorelease.toml " "--config ${_etc}/koorelease/koorelease.toml "
+           _unit "${_unit}")
+    file(WRITE "${_work}/${_service}" "${_unit}")
+  endforeach()
   file(INSTALL DESTINATION "${CMAKE_INSTALL_PREFIX}/lib/systemd/system" TYPE FILE
-       FILES "${_work}/koorelease-nightly.service" "${_src}/koorelease-nightly.timer")
+       FILES "${_work}/koorelease-nightly.service" "${_work}/koorelease-worker.service"
+             "${_src}/koorelease-nightly.timer")
 ]] ALL_COMPONENTS)
 
 # The Debian package: `cd build && cpack -G DEB`.
@@ -70,8 +73,8 @@ set(CPACK_PACKAGE_DESCRIPTION
     "koorelease sends POST /v1/instances/session/release for every instance id it reads,
 through a pool of keep-alive HTTPS connections, under a rate limit, with retries and an
 adaptive slow-down when the API throttles, and writes one JSON line per id saying what
-happened. Includes a man page, an example configuration and a systemd service and
-timer for a nightly run.")
+happened. Includes a man page, an example configuration, a systemd service and
+timer for a nightly run, and a service for a worker of a shared Redis queue.")
 # Install with DESTDIR=<staging> and the real prefix, so that the install(CODE) above sees
 # /usr and puts the config in /etc.
 set(CPACK_SET_DESTDIR ON)

@@ -132,11 +132,14 @@ man_page=$(ls "$root"/usr/share/man/man1/koorelease.1* 2>/dev/null | head -n 1)
 [ -n "$man_page" ] || fail "no man page in /usr/share/man/man1"
 if [ "${man_page%.gz}" != "$man_page" ]; then gzip -t "$man_page" || fail "the man page is not valid gzip"; fi
 for f in /usr/lib/systemd/system/koorelease-nightly.service /usr/lib/systemd/system/koorelease-nightly.timer \
+         /usr/lib/systemd/system/koorelease-worker.service \
          /usr/share/doc/koorelease/README.md; do
   [ -f "$root$f" ] || fail "$f is missing"
 done
 grep -q 'exec /usr/bin/koorelease ' "$root/usr/lib/systemd/system/koorelease-nightly.service" \
   || fail "the service does not run /usr/bin/koorelease"
+grep -q 'exec /usr/bin/koorelease ' "$root/usr/lib/systemd/system/koorelease-worker.service" \
+  || fail "the worker service does not run /usr/bin/koorelease"
 if [ -f "$repo/config/koorelease.toml" ]; then
   in_root dpkg-query -W -f='${Conffiles}\n' koorelease | grep -q '/etc/koorelease/koorelease.toml' \
     || fail "/etc/koorelease/koorelease.toml is not registered as a conffile"
