@@ -18,6 +18,48 @@ bool valid_host_char(char c) {
 
 }  // namespace
 
+std::variant<host_and_port, std::string> parse_authority(std::string_view authority) {
+    host_and_port out;
+    std::string_view port_text;
+    if (authority.starts_with('[')) {
+        const auto close = authority.find(']');
+        if (close == std::string_view::npos) return std::string("unclosed '[' in an IPv6 address");
+        out.host = std::string(authority.substr(1, close - 1));
+        const auto after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (after[0] != ':') return std::string("unexpected text after the IPv6 address");
+            port_text = after.substr(1);
+            if (port_text.empty()) return std::string("empty port");
+        }
+        for (char c : out.host) {
+            if (!(c == ':' || c == '.' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                  (c >= 'A' && c <= 'F'))) {
+                return std::string("invalid IPv6 address");
+            }
+        }
+    } else {
+        const auto colon = authority.find(':');
+        out.host = std::string(authority.substr(0, colon));
+        if (colon != std::string_view::npos) {
+            port_text = authority.substr(colon + 1);
+            if (port_text.empty()) return std::string("empty port");
+        }
+        for (char c : out.host) {
+            if (!valid_host_char(c)) return std::string("invalid character in the host name");
+        }
+    }
+    if (out.host.empty()) return std::string("no host");
+    if (!port_text.empty()) {
+        unsigned port = 0;
+        auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+        if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 || port > 65535) {
+            return std::string("the port must be a number from 1 to 65535");
+        }
+        out.port = static_cast<std::uint16_t>(port);
+    }
+    return out;
+}
+
 std::string endpoint::release_target() const { return path_prefix + std::string(release_path); }
 
 std::string endpoint::host_header() const {
@@ -54,44 +96,10 @@ std::variant<endpoint, std::string> parse_endpoint(std::string_view url) {
     if (authority.find('@') != std::string_view::npos) {
         return error(url, "credentials in the URL are not supported (the token goes in KOOPHONE_TOKEN)");
     }
-    std::string_view port_text;
-    if (authority.starts_with('[')) {
-        const auto close = authority.find(']');
-        if (close == std::string_view::npos) return error(url, "unclosed '[' in an IPv6 address");
-        ep.host = std::string(authority.substr(1, close - 1));
-        const auto after = authority.substr(close + 1);
-        if (!after.empty()) {
-            if (after[0] != ':') return error(url, "unexpected text after the IPv6 address");
-            port_text = after.substr(1);
-            if (port_text.empty()) return error(url, "empty port");
-        }
-        for (char c : ep.host) {
-            if (!(c == ':' || c == '.' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-                  (c >= 'A' && c <= 'F'))) {
-                return error(url, "invalid IPv6 address");
-            }
-        }
-    } else {
-        const auto colon = authority.find(':');
-        ep.host = std::string(authority.substr(0, colon));
-        if (colon != std::string_view::npos) {
-            port_text = authority.substr(colon + 1);
-            if (port_text.empty()) return error(url, "empty port");
-        }
-        for (char c : ep.host) {
-            if (!valid_host_char(c)) return error(url, "invalid character in the host name");
-        }
-    }
-    if (ep.host.empty()) return error(url, "no host");
-    if (!port_text.empty()) {
-        unsigned port = 0;
-        auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-        if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
-            port > 65535) {
-            return error(url, "the port must be a number from 1 to 65535");
-        }
-        ep.port = static_cast<std::uint16_t>(port);
-    }
+    auto hp = parse_authority(authority);
+    if (auto* why = std::get_if<std::string>(&hp)) return error(url, *why);
+    ep.host = std::move(std::get<host_and_port>(hp).host);
+    if (const auto port = std::get<host_and_port>(hp).port; port != 0) ep.port = port;
     while (path.ends_with('/')) path.remove_suffix(1);
     for (char c : path) {
         if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "koorelease/endpoint.hpp"
 #include "koorelease/journal.hpp"
 
 namespace koorelease {
@@ -14,11 +15,6 @@ std::string bad_url(std::string_view url, std::string_view why) {
     return "invalid --queue '" + std::string(url) + "': " + std::string(why) +
            " (expected redis://HOST[:PORT]/STREAM[?group=NAME&consumer=NAME&db=N], e.g. "
            "redis://10.0.0.5:6379/koo:release?group=reclaim)";
-}
-
-bool valid_host_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_';
 }
 
 // Names of streams, groups and consumers: printable ASCII without spaces, so that they survive
@@ -74,35 +70,10 @@ std::variant<queue_address, std::string> parse_queue_address(std::string_view ur
         q.username = std::string(user);
         authority = authority.substr(at + 1);
     }
-    std::string_view port_text;
-    if (authority.starts_with('[')) {
-        const auto close = authority.find(']');
-        if (close == std::string_view::npos) return bad_url(url, "unclosed '[' in an IPv6 address");
-        q.host = std::string(authority.substr(1, close - 1));
-        const auto after = authority.substr(close + 1);
-        if (!after.empty()) {
-            if (after[0] != ':') return bad_url(url, "unexpected text after the IPv6 address");
-            port_text = after.substr(1);
-            if (port_text.empty()) return bad_url(url, "empty port");
-        }
-        if (q.host.empty()) return bad_url(url, "empty IPv6 address");
-    } else {
-        const auto colon = authority.find(':');
-        q.host = std::string(authority.substr(0, colon));
-        if (colon != std::string_view::npos) {
-            port_text = authority.substr(colon + 1);
-            if (port_text.empty()) return bad_url(url, "empty port");
-        }
-        if (q.host.empty()) return bad_url(url, "the host is missing");
-        if (!std::all_of(q.host.begin(), q.host.end(), valid_host_char)) return bad_url(url, "invalid host name");
-    }
-    if (!port_text.empty()) {
-        unsigned port = 0;
-        if (!parse_number(port_text, port) || port == 0 || port > 65535) {
-            return bad_url(url, "the port must be a number from 1 to 65535");
-        }
-        q.port = static_cast<std::uint16_t>(port);
-    }
+    auto hp = parse_authority(authority);
+    if (auto* why = std::get_if<std::string>(&hp)) return bad_url(url, *why);
+    q.host = std::move(std::get<host_and_port>(hp).host);
+    if (const auto port = std::get<host_and_port>(hp).port; port != 0) q.port = port;
     if (!valid_name(stream)) return bad_url(url, "invalid stream name (printable characters, no spaces)");
     q.stream = std::string(stream);
     while (!query.empty()) {

@@ -27,4 +27,12 @@ struct endpoint {
 // On error, a message that says what is wrong and what a correct value looks like.
 std::variant<endpoint, std::string> parse_endpoint(std::string_view url);
 
+// The HOST[:PORT] or [IPV6][:PORT] part of a URL (for the API's and Redis's URLs alike): the
+// host without brackets, and the port (0 when none is given). On error, what is wrong.
+struct host_and_port {
+    std::string host;
+    std::uint16_t port = 0;
+};
+std::variant<host_and_port, std::string> parse_authority(std::string_view authority);
+
 }  // namespace koorelease
