@@ -10,6 +10,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <simdjson.h>
+
 #include "koorelease/json_text.hpp"
 
 namespace koorelease {
@@ -20,21 +22,50 @@ constexpr std::size_t buffer_size = 64 * 1024;
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
+// The checks every id passes, however it was written.
+parsed_line check_id(std::string_view id) {
+    if (id.empty()) return {parsed_line::kind::invalid, "empty instance id"};
+    if (id.size() > max_id_length) {
+        return {parsed_line::kind::invalid, "line too long for an instance id (over 128 bytes)"};
+    }
+    for (char ch : id) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f) return {parsed_line::kind::invalid, "control character in the line"};
+    }
+    if (!is_valid_utf8(id)) return {parsed_line::kind::invalid, "invalid UTF-8 in the line"};
+    return {parsed_line::kind::id, id};
+}
+
+// A JSON Lines record (a koorelease journal line, or any object with "instance_id").
+parsed_line parse_json_line(std::string_view line) {
+    thread_local simdjson::dom::parser parser;
+    thread_local std::string id;
+    simdjson::dom::element doc;
+    if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS || !doc.is_object()) {
+        return {parsed_line::kind::invalid, "a line starting with '{' that is not a JSON object"};
+    }
+    std::string_view value;
+    if (doc["instance_id"].get(value) != simdjson::SUCCESS) {
+        return {parsed_line::kind::invalid, "a JSON line without an \"instance_id\" string"};
+    }
+    id.assign(value);
+    return check_id(id);
+}
+
 }  // namespace
 
 parsed_line parse_line(std::string_view raw) {
     while (!raw.empty() && is_space(raw.front())) raw.remove_prefix(1);
     while (!raw.empty() && is_space(raw.back())) raw.remove_suffix(1);
     if (raw.empty() || raw.front() == '#') return {parsed_line::kind::skip, {}};
-    if (raw.size() > max_id_length) {
-        return {parsed_line::kind::invalid, "line too long for an instance id (over 128 bytes)"};
+    if (raw.front() == '{') {
+        // JSON Lines: a journal is an input too. Its lines are longer than any id.
+        if (raw.size() > max_json_line_length) {
+            return {parsed_line::kind::invalid, "JSON line too long (over 64 KiB)"};
+        }
+        return parse_json_line(raw);
     }
-    for (char ch : raw) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c < 0x20 || c == 0x7f) return {parsed_line::kind::invalid, "control character in the line"};
-    }
-    if (!is_valid_utf8(raw)) return {parsed_line::kind::invalid, "invalid UTF-8 in the line"};
-    return {parsed_line::kind::id, raw};
+    return check_id(raw);
 }
 
 line_reader::line_reader(int fd, std::string name, std::uint64_t size_hint)

@@ -1,7 +1,9 @@
 #pragma once
 // Where instance ids come from. The input is one id per line: blank lines and lines starting
-// with '#' are skipped, surrounding whitespace (CR too) is trimmed. A line that cannot be an
-// id (too long, control characters, invalid UTF-8) is reported, never sent.
+// with '#' are skipped, surrounding whitespace (CR too) is trimmed. A line that starts with '{'
+// is a JSON object whose "instance_id" string is the id (JSON Lines: a koorelease journal is
+// an input too). A line that cannot be an id (too long, control characters, invalid UTF-8, a
+// JSON line without "instance_id") is reported, never sent.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -21,7 +23,11 @@ struct parsed_line {
     std::string_view text;  // the trimmed id, or the reason it is invalid
 };
 
-// Judges one line (without its '\n').
+// The longest JSON line accepted (a journal record with many request ids fits).
+inline constexpr std::size_t max_json_line_length = 64 * 1024;
+
+// Judges one line (without its '\n'). For a JSON line, `text` points into a buffer of this
+// thread that the next call overwrites.
 parsed_line parse_line(std::string_view raw);
 
 // One item from an id source: an id to release, or an invalid line to report.

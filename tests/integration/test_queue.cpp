@@ -278,7 +278,8 @@ TEST(Queue, EnqueueChecksLinesAsReleaseDoesAndCountsWhatRedisHolds) {
     redis_server redis;
     temp_dir dir;
     const auto ids = dir.file("ids.txt");
-    write_file(ids, "a-1\n# a comment\n\na-2\na-1\nbad\x01id\na-3\n");
+    // JSON Lines too: a journal's failed records can be queued again.
+    write_file(ids, "a-1\n# a comment\n\na-2\na-1\nbad\x01id\na-3\n{\"instance_id\":\"a-4\",\"outcome\":\"failed\"}\n");
     spawn_options o;
     o.args = {"enqueue", "--queue", redis.url_base() + "/koo", ids};
     o.stderr_file = dir.file("err");
@@ -286,13 +287,13 @@ TEST(Queue, EnqueueChecksLinesAsReleaseDoesAndCountsWhatRedisHolds) {
     const auto line = c.read_line(30s);
     EXPECT_EQ(c.wait(30s), 1);  // an invalid line
     ASSERT_TRUE(line.has_value());
-    EXPECT_EQ(*line, "3");
+    EXPECT_EQ(*line, "4");
     const auto err = read_file(dir.file("err"));
     EXPECT_NE(err.find("input line 6"), std::string::npos) << err;
     EXPECT_NE(err.find("1 duplicates skipped, 1 invalid lines"), std::string::npos) << err;
     const auto entries = stream_outcomes(redis, "koo");
-    EXPECT_EQ(entries.size(), 3u);
-    EXPECT_TRUE(entries.contains("a-1") && entries.contains("a-2") && entries.contains("a-3"));
+    EXPECT_EQ(entries.size(), 4u);
+    EXPECT_TRUE(entries.contains("a-1") && entries.contains("a-2") && entries.contains("a-3") && entries.contains("a-4"));
 }
 
 }  // namespace

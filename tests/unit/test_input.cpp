@@ -139,5 +139,33 @@ TEST(OpenInput, MissingFileSaysWhatToFix) {
     EXPECT_NE(error.find("directory"), std::string::npos);
 }
 
+TEST(ParseLine, JsonLinesGiveTheirInstanceId) {
+    // A koorelease journal line is an input line.
+    auto p = parse_line(R"({"instance_id":"iRJEVP96","outcome":"failed","reason":"retries exhausted"})");
+    EXPECT_EQ(p.what, kind::id);
+    EXPECT_EQ(p.text, "iRJEVP96");
+    p = parse_line("  {\"x\":1, \"instance_id\" : \"a\\u0062c\"}\r");  // escapes decoded, spaces trimmed
+    EXPECT_EQ(p.what, kind::id);
+    EXPECT_EQ(p.text, "abc");
+    // The same checks as a plain line.
+    p = parse_line(R"({"instance_id":"a\u0001b"})");
+    EXPECT_EQ(p.what, kind::invalid);
+    EXPECT_EQ(p.text, "control character in the line");
+    p = parse_line(R"({"instance_id":""})");
+    EXPECT_EQ(p.what, kind::invalid);
+    EXPECT_EQ(p.text, "empty instance id");
+    p = parse_line("{\"instance_id\":\"" + std::string(129, 'x') + "\"}");
+    EXPECT_EQ(p.what, kind::invalid);
+    EXPECT_EQ(p.text, "line too long for an instance id (over 128 bytes)");
+    // Not an object with an instance_id string.
+    for (const char* bad : {"{", "{\"instance_id\":1}", "{\"id\":\"a\"}", "{\"instance_id\":\"a\"} trailing", "{}"}) {
+        p = parse_line(bad);
+        EXPECT_EQ(p.what, kind::invalid) << bad;
+    }
+    EXPECT_EQ(parse_line("{\"id\":\"a\"}").text, "a JSON line without an \"instance_id\" string");
+    EXPECT_EQ(parse_line("{oops").text, "a line starting with '{' that is not a JSON object");
+    EXPECT_EQ(parse_line("{\"instance_id\":\"" + std::string(70000, 'x') + "\"}").text, "JSON line too long (over 64 KiB)");
+}
+
 }  // namespace
 }  // namespace koorelease
