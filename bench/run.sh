@@ -6,8 +6,9 @@
 #   bash bench/run.sh --tiny          # CI smoke test: 1 round of 1 s, small counts, under 2 minutes
 #   bash bench/run.sh --rounds 5 --duration 10 --clients koorelease,wrk --out /tmp/bench
 # It installs what is missing, builds a Release build in build-bench/, then bench/compare.py does
-# the rest (see its docstring for what is measured and how) and prints the Markdown table. The
-# results go to bench/results/<UTC date-time>/ (or --out DIR). Exit code 0 only if every run
+# the rest (see its docstring for what is measured and how) and prints the Markdown table, then
+# bench/queue_bench.py compares the Redis queue mode with file mode (results in a queue/ subfolder).
+# The results go to bench/results/<UTC date-time>/ (or --out DIR). Exit code 0 only if every run
 # succeeded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ esac
 
 packages=(cmake ninja-build g++ pkg-config ca-certificates libssl-dev libboost1.81-dev
           libsimdjson-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libbenchmark-dev
-          nginx-light wrk nghttp2-client curl python3 python3-aiohttp util-linux openssl)
+          nginx-light wrk nghttp2-client curl python3 python3-aiohttp util-linux openssl redis-server)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()
 for p in "${packages[@]}"; do
@@ -45,12 +46,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The build: build-bench/, or an existing Release build given with --build-dir (CI passes the
-# one its tests just used, to save a build).
+# one its tests just used, to save a build). The results folder: --out, or a new one here, so
+# that the queue benchmark's results go in a subfolder of it.
 build_dir=build-bench
+out_dir=
+tiny=
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   if [ "${args[$i]}" = --build-dir ] && [ $((i + 1)) -lt ${#args[@]} ]; then build_dir=${args[$((i + 1))]}; fi
+  if [ "${args[$i]}" = --out ] && [ $((i + 1)) -lt ${#args[@]} ]; then out_dir=${args[$((i + 1))]}; fi
+  if [ "${args[$i]}" = --tiny ]; then tiny=--tiny; fi
 done
+out_args=()
+if [ -z "$out_dir" ]; then out_dir=bench/results/$(date -u +%Y%m%d-%H%M%S); out_args=(--out "$out_dir"); fi
 if [ -f "$build_dir/CMakeCache.txt" ]; then
   type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build_dir/CMakeCache.txt")
   if [ "$type" != Release ]; then
@@ -84,7 +92,12 @@ trap 'exit 130' INT TERM
 
 export BENCH_INVOCATION="bash bench/run.sh${*:+ $*}"
 set +e
-/usr/bin/python3 bench/compare.py --work-dir "$work" "$@"
+/usr/bin/python3 bench/compare.py --work-dir "$work" "${out_args[@]}" "$@"
 code=$?
+# The Redis queue mode next to file mode (bench/queue_bench.py: its own redis-server and mock,
+# stopped with it, also if it is killed outright).
+/usr/bin/python3 bench/queue_bench.py $tiny --build-dir "$build_dir" --out "$out_dir/queue"
+queue_code=$?
+if [ "$code" -eq 0 ]; then code=$queue_code; fi
 set -e
 exit $code
