@@ -23,8 +23,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "quickstart: installing ${missing[*]}"
   if [ "$(id -u)" -ne 0 ]; then echo "quickstart: run as root to install packages (or install them yourself)" >&2; exit 2; fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts a package's service on install: the stock redis-server would listen on port
+  # 6379 and outlive the tests, which start their own servers. Forbid service starts for the
+  # duration of the install (policy-rc.d exit 101, Debian's documented mechanism).
+  policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && policy=1
+  fi
+  rc=0
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
+  if [ -n "$policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  if [ "$rc" -ne 0 ]; then echo "quickstart: installing packages failed (apt-get exit $rc)" >&2; exit "$rc"; fi
 fi
 
 if [ "$mode" = fuzz ]; then
