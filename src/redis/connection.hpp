@@ -74,7 +74,8 @@ class connection {
 
     // TCP connect (non-blocking; the host is resolved with Asio, hiredis gets the address; each
     // address is tried in turn), then AUTH when a password is set and SELECT when db != 0.
-    // Fails after `timeout` (the whole of it). An open connection is closed first.
+    // Fails after `timeout` (the whole of it). An open connection is closed first (its commands
+    // in flight fail with error::closed); while another connect() runs: operation_in_progress.
     boost::asio::awaitable<std::error_code> connect(const target& t,
                                                     std::chrono::milliseconds timeout);
 
