@@ -5,7 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -13,6 +13,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -105,19 +106,29 @@ void redis_server::start() {
     // (redis-server ignores SIGPIPE, later log lines are dropped).
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 2);
-    const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
+    // fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: a test binary killed before
+    // its destructors run (a ctest timeout, a crash) takes its redis-server with it. Only
+    // async-signal-safe calls between fork and exec.
+    const pid_t parent = ::getpid();
+    const int dev_null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(127);
+        ::dup2(dev_null, 0);
+        ::dup2(out[1], 1);
+        ::dup2(out[1], 2);
+        ::execve(argv[0], argv.data(), environ);
+        ::_exit(127);
+    }
+    const int fork_error = errno;
+    ::close(dev_null);
     ::close(out[1]);
-    if (rc != 0) {
+    if (pid_ < 0) {
         ::close(out[0]);
         pid_ = -1;
         throw std::runtime_error(std::string("cannot start ") + redis_server_binary + ": " +
-                                 std::strerror(rc));
+                                 std::strerror(fork_error));
     }
     pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
 
