@@ -225,9 +225,6 @@ struct queue_worker::impl final : id_source, outcome_sink {
         if (cancelled || incoming.empty()) return false;
         out = std::move(incoming.front());
         incoming.pop_front();
-        const bool low = incoming.size() < s.read_count;
-        lock.unlock();
-        if (low) asio::post(io, [this] { wake_all(); });
         return true;
     }
     std::uint64_t lines_read() const override { return items.load(std::memory_order_relaxed); }
@@ -581,12 +578,16 @@ struct queue_worker::impl final : id_source, outcome_sink {
                 if (!room()) continue;
             }
             const auto until_claim = std::chrono::duration_cast<std::chrono::milliseconds>(next_claim - steady::now());
-            const auto block = std::clamp<std::chrono::milliseconds>(until_claim, 1ms, 1000ms);
             std::size_t want;
+            bool idle;
             {
                 std::lock_guard lock(mutex);
                 want = std::min<std::size_t>(s.read_count, s.max_held - held_count);
+                idle = held_count == 0 && finals.empty();
             }
+            // Draining with nothing held, the stream may be empty: look again soon, so that the
+            // worker ends within a tenth of a second of the last acknowledgement.
+            const auto block = std::clamp<std::chrono::milliseconds>(until_claim, 1ms, s.drain && idle ? 100ms : 1000ms);
             auto [ec, r] = co_await blk.command(argv_of("XREADGROUP", "GROUP", s.address.group, s.consumer, "COUNT",
                                                  std::to_string(want), "BLOCK", ms_text(block), "STREAMS",
                                                  s.address.stream, ">"),

@@ -442,7 +442,8 @@ int run(const release_options& o) {
         queue->drain = o.drain;
         if (!(o.shared_rate >= 0) || !std::isfinite(o.shared_rate)) usage_error("--shared-rate must be 0 (none) or a positive number of requests per second");
         queue->shared_rate = o.shared_rate;
-        queue->max_held = std::max<std::size_t>(512, 8ull * s.concurrency * s.pipeline);
+        // Room for the engine's read-ahead (a batch of 256 plus its queue) and a read from Redis.
+        queue->max_held = std::max<std::size_t>(2048, 16ull * s.concurrency * s.pipeline);
         // Every entry is released: an id enqueued twice is two entries, each acknowledged.
         s.deduplicate = false;
     } else if (o.drain || o.shared_rate > 0) {
