@@ -666,6 +666,7 @@ struct queue_worker::impl final : id_source, outcome_sink {
             }
             if (batch.empty()) {
                 if (engine_done_and_nothing_left()) {
+                    co_await leave_group_if_idle();
                     quit = true;
                     lose("done");
                     co_return;
@@ -690,6 +691,15 @@ struct queue_worker::impl final : id_source, outcome_sink {
             }
             if (!alive(gen)) co_return;
         }
+    }
+
+    // At the end: a consumer that holds nothing is removed from the group, so that `queue status`
+    // and the fallback share of --shared-rate count live workers only. One that still holds
+    // entries (left for another delivery) stays: removing it would drop them.
+    asio::awaitable<void> leave_group_if_idle() {
+        auto r = co_await run(argv_of("XPENDING", s.address.stream, s.address.group, "-", "+", "1", s.consumer));
+        if (!r || r->type != redis::reply::kind::array || !r->elements.empty()) co_return;
+        co_await run(argv_of("XGROUP", "DELCONSUMER", s.address.stream, s.address.group, s.consumer));
     }
 
     asio::awaitable<void> finish_one(final_op op, std::shared_ptr<std::vector<final_op>> failed) {

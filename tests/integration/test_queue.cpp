@@ -170,6 +170,11 @@ TEST(Queue, ThreeWorkersOneKilledEveryIdReleasedWithOneFinalResult) {
     EXPECT_GT(claimed2 + claimed3, 0) << err2 << err3;
     const auto stats = mock.stats();
     EXPECT_GE(stats.released, static_cast<std::uint64_t>(n));
+    // The workers that finished left the group; the killed one could not, and holds nothing.
+    const auto consumers = redis.command({"XINFO", "CONSUMERS", "koo", "koorelease"});
+    ASSERT_EQ(consumers.elements.size(), 1u);
+    EXPECT_EQ(field_of(consumers.elements[0], "name"), "w1");
+    EXPECT_EQ(consumers.elements[0].elements.at(3).integer, 0);  // pending
 
     // What the operator runs to see it.
     spawn_options o;
