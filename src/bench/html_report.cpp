@@ -48,7 +48,7 @@ const R = JSON.parse(document.getElementById("report-data").textContent);
 const NS = "http://www.w3.org/2000/svg";
 const KINDS = ["ok", "rejected", "throttled", "server_error", "token_rejected", "no_answer"];
 const COLORS = {ok: "#43a047", rejected: "#8d6e63", throttled: "#fb8c00", server_error: "#e53935", token_rejected: "#5e35b1", no_answer: "#212121"};
-const M = {l: 56, r: 12, t: 10, b: 34};
+const M = {l: 66, r: 12, t: 10, b: 34};
 function el(parent, name, attrs, text) {
   const e = document.createElementNS(NS, name);
   for (const k in attrs) e.setAttribute(k, attrs[k]);
@@ -57,7 +57,11 @@ function el(parent, name, attrs, text) {
   return e;
 }
 function fmtMs(v) { return v >= 1000 ? (v / 1000).toPrecision(3) + " s" : v >= 1 ? v.toPrecision(3) + " ms" : (v * 1000).toPrecision(3) + " us"; }
-function logTicks(lo, hi) { const t = []; for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) t.push(Math.pow(10, e)); return t; }
+function logTicks(lo, hi) {
+  const t = [];
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) for (const m of [1, 2, 5]) t.push(m * Math.pow(10, e));
+  return t;
+}
 // A frame with axes; x and y map data to pixels. ylog: logarithmic y.
 function frame(svg, xmin, xmax, ymin, ymax, ylog, xlabel, ylabel, xticks, xfmt) {
   const W = +svg.getAttribute("width"), H = +svg.getAttribute("height");
@@ -80,7 +84,7 @@ function frame(svg, xmin, xmax, ymin, ymax, ylog, xlabel, ylabel, xticks, xfmt) 
   el(svg, "line", {x1: M.l, x2: M.l + pw, y1: M.t + ph, y2: M.t + ph, class: "axis"});
   el(svg, "line", {x1: M.l, x2: M.l, y1: M.t, y2: M.t + ph, class: "axis"});
   el(svg, "text", {x: M.l + pw / 2, y: H - 4, "text-anchor": "middle"}, xlabel);
-  el(svg, "text", {x: 12, y: M.t + ph / 2, transform: `rotate(-90 12 ${M.t + ph / 2})`, "text-anchor": "middle"}, ylabel);
+  el(svg, "text", {x: 10, y: M.t + ph / 2, transform: `rotate(-90 10 ${M.t + ph / 2})`, "text-anchor": "middle"}, ylabel);
   return {x, y, pw, ph};
 }
 function secondTicks(n) { const step = Math.max(1, Math.ceil(n / 10)); const t = []; for (let s = 0; s <= n; s += step) t.push(s); return t; }

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
     koorelease::cli::add_mock_command(app, action);
     koorelease::cli::add_token_command(app, action);
     koorelease::cli::add_report_command(app, action);
+    koorelease::cli::add_bench_command(app, action);
 
     try {
         app.parse(argc, argv);
