@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -49,6 +50,7 @@ struct bench_options {
     double start_rate = 50;
     double max_rate = 100'000;
     std::string step_duration = "10s";
+    std::string step_pause = "2s";
     std::string precision = "5%";
     std::uint32_t max_steps = 30;
 };
@@ -158,6 +160,8 @@ int run_bench(const bench_options& o) {
     s.max_attempts = o.max_attempts;
     const auto run_duration = duration_of("--duration", o.duration);
     const auto step_duration = duration_of("--step-duration", o.step_duration);
+    const auto step_pause = parse_duration(o.step_pause);
+    if (!step_pause) usage_error("--step-pause '" + o.step_pause + "' is not a duration: write e.g. 0s, 2s");
     bench::capacity_bounds bounds{
         .p99_us = static_cast<double>(duration_of("--p99", o.p99).count()) / 1000.0,
         .max_error_share = share_of("--max-errors", o.max_errors),
@@ -219,6 +223,9 @@ int run_bench(const bench_options& o) {
     } else {
         bench::capacity_search search(cs, bounds);
         while (!search.done() && runner.stopped_by().empty()) {
+            // A pause between steps lets the server drain, and a gateway's per-second window
+            // forget the step before, so that one step's load is not charged to the next.
+            if (!search.steps().empty()) std::this_thread::sleep_for(*step_pause);
             const double rate = search.next_rate();
             const auto schedule = bench::load_schedule::constant(rate, step_duration);
             prefix = "bench: step " + std::to_string(search.steps().size() + 1) + " at " + std::to_string(std::lround(rate)) + " req/s: ";
@@ -323,6 +330,10 @@ void add_bench_command(CLI::App& root, command_action& action) {
     cmd->add_option("--start-rate", o->start_rate, "With --find-capacity: the first step's rate")->capture_default_str();
     cmd->add_option("--max-rate", o->max_rate, "With --find-capacity: the highest rate tried")->capture_default_str();
     cmd->add_option("--step-duration", o->step_duration, "With --find-capacity: how long each step sends")
+        ->capture_default_str();
+    cmd->add_option("--step-pause", o->step_pause,
+                    "With --find-capacity: idle time between steps, so that a step's backlog or a gateway's "
+                    "per-second window does not count against the next")
         ->capture_default_str();
     cmd->add_option("--precision", o->precision,
                     "With --find-capacity: stop when the lowest rate that failed is within this of the highest that held")
