@@ -19,6 +19,7 @@
 #include <random>
 
 #include "answer_reader.hpp"
+#include "connect.hpp"
 #include "koorelease/classify.hpp"
 #include "koorelease/request.hpp"
 #include "koorelease/request_id.hpp"
@@ -313,36 +314,16 @@ private:
 
     template <class Stream>
     asio::awaitable<error_code> connect(std::optional<Stream>& stream) {
-        constexpr bool tls = !std::is_same_v<Stream, beast::tcp_stream>;
-        if constexpr (tls) {
-            stream.emplace(io_, tls_ctx_);
-        } else {
-            stream.emplace(io_);
+        const detail::connect_outcome r = co_await detail::open_connection(
+            stream, detail::connection_target{io_, tls_ctx_, sessions_, resolved_, settings_.target, settings_.insecure,
+                                              settings_.connect_timeout, false});
+        if (!r.certificate_problem.empty()) {
+            stop("the certificate of " + settings_.target.host + " was not accepted: " + r.certificate_problem, 3);
         }
-        auto& lowest = beast::get_lowest_layer(*stream);
-        lowest.expires_after(settings_.connect_timeout);
-        auto [ec, ep] = co_await lowest.async_connect(resolved_, use_tuple);
-        if (!ec) lowest.socket().set_option(tcp::no_delay(true), ec);
-        if constexpr (tls) {
-            if (!ec) {
-                SSL* native = stream->native_handle();
-                const auto& host = settings_.target.host;
-                if (!detail::is_ip_literal(host)) SSL_set_tlsext_host_name(native, host.c_str());
-                if (!settings_.insecure) stream->set_verify_callback(ssl::host_name_verification(host));
-                sessions_.offer(native);
-                auto [hec] = co_await stream->async_handshake(ssl::stream_base::client, use_tuple);
-                if (hec && detail::is_certificate_error(hec)) {
-                    stop("the certificate of " + host + " was not accepted: " + detail::verify_failure_text(native), 3);
-                }
-                ec = hec;
-            }
+        if (r.ec) {
+            last_connect_error_ = r.error_text;
+            co_return r.ec;
         }
-        if (ec) {
-            last_connect_error_ = ec == beast::error::timeout ? "no connection within --connect-timeout" : ec.message();
-            stream.reset();
-            co_return ec;
-        }
-        lowest.expires_never();
         ++open_connections_;
         co_return error_code{};
     }
