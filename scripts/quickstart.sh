@@ -14,6 +14,8 @@ case "$mode" in demo|test|sanitize|tsan|fuzz) ;; *) echo "usage: $0 demo|test|sa
 packages=(cmake ninja-build g++ pkg-config ca-certificates libssl-dev libboost1.81-dev
           libsimdjson-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libgtest-dev libbenchmark-dev)
 [ "$mode" = fuzz ] && packages+=(clang libclang-rt-14-dev)
+# The bench's HTML report is rendered in headless Chromium by an integration test.
+case "$mode" in test|sanitize|tsan) packages+=(chromium) ;; esac
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
