@@ -68,15 +68,25 @@ second_bucket& recorder::second_of(std::chrono::nanoseconds intended) {
     return seconds_[s];
 }
 
+namespace {
+
+void count_code(std::map<std::string, std::uint64_t, std::less<>>& counts, std::string_view code) {
+    if (auto it = counts.find(code); it != counts.end()) {
+        ++it->second;
+    } else {
+        counts.emplace(std::string(code), 1);
+    }
+}
+
+}  // namespace
+
 void recorder::count(std::chrono::nanoseconds intended, answer_kind kind, std::string_view code) {
     ++total_;
     ++by_kind_[static_cast<std::size_t>(kind)];
-    ++second_of(intended).by_kind[static_cast<std::size_t>(kind)];
-    if (auto it = by_code_.find(code); it != by_code_.end()) {
-        ++it->second;
-    } else {
-        by_code_.emplace(std::string(code), 1);
-    }
+    second_bucket& second = second_of(intended);
+    ++second.by_kind[static_cast<std::size_t>(kind)];
+    count_code(second.by_code, code);
+    count_code(by_code_, code);
 }
 
 void recorder::on_answer(std::chrono::nanoseconds intended, std::chrono::nanoseconds sent,

@@ -244,7 +244,9 @@ std::string to_json(const bench_report& r) {
         w.key("max_ms").number(ms(static_cast<double>(b.latency.max())));
         w.key("answers");
         kinds_object(w, b.by_kind);
-        w.close('}');
+        w.key("codes").open('{');
+        for (const auto& [code, n] : b.by_code) w.key(code).count(n);
+        w.close('}').close('}');
     }
     w.close(']');
     w.key("capacity");

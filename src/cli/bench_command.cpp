@@ -172,7 +172,9 @@ int run_bench(const bench_options& o) {
     cs.precision = share_of("--precision", o.precision);
     cs.max_steps = o.max_steps;
     if (!o.find_capacity && o.rate <= 0) usage_error("--rate is needed (requests per second), or --find-capacity");
-    if (o.find_capacity && o.ramp_from >= 0) usage_error("--ramp-from is for a fixed schedule, not with --find-capacity");
+    if (o.find_capacity && (o.ramp_from >= 0 || o.rate > 0)) {
+        usage_error("--rate and --ramp-from are for a fixed schedule: --find-capacity chooses the rates (see --start-rate)");
+    }
     check_writable("--json", o.json_file);
     check_writable("--html", o.html_file);
     if (!o.ids_file.empty()) {

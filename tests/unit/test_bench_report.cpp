@@ -55,6 +55,9 @@ TEST(BenchReport, JsonHoldsTheFigures) {
     EXPECT_NEAR(double(doc["latency_ms"]["p99"]), 500.0, 0.5);  // 4 of 199 at 500 ms
     EXPECT_EQ(simdjson::dom::array(doc["per_second"]).size(), 2u);
     EXPECT_EQ(std::uint64_t(doc["per_second"].at(0)["answers"]["ok"]), 97u);
+    EXPECT_EQ(std::uint64_t(doc["per_second"].at(0)["codes"]["429 APIG.0308"]), 2u);  // k = 0 and 50
+    EXPECT_EQ(std::uint64_t(doc["per_second"].at(0)["codes"]["no answer connection_lost"]), 1u);
+    EXPECT_EQ(std::uint64_t(doc["per_second"].at(1)["codes"]["200 0"]), 98u);
     EXPECT_GT(simdjson::dom::array(doc["spectrum"]).size(), 5u);
     EXPECT_TRUE(doc["capacity"].is_null());
     EXPECT_TRUE(doc["stopped_by"].is_null());

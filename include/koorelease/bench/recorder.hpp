@@ -61,6 +61,7 @@ private:
 // One second of the run (by the intended send time of its requests).
 struct second_bucket {
     std::array<std::uint64_t, answer_kind_count> by_kind{};
+    std::map<std::string, std::uint64_t, std::less<>> by_code;  // "429 APIG.0308": 12, ...
     hdr_histogram latency{2};  // from the intended time, 2 significant digits (20 KB a second)
 };
 
