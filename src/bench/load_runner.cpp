@@ -267,9 +267,7 @@ private:
                 if (open_connections_ == 0 && ++connect_failures_ >= settings_.max_connect_failures) {
                     stop("cannot connect to " + settings_.target.to_string() + ": " + last_connect_error_, 3);
                 } else {
-                    // A refused connection fails at once: pace this connection's retries of
-                    // the connect instead of spinning through the schedule.
-                    co_await wait_until(timer, steady::now() + std::chrono::milliseconds(100));
+                    co_await wait_until(timer, steady::now() + settings_.connect_retry_delay);
                 }
                 co_return a;
             }

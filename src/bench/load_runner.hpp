@@ -34,6 +34,9 @@ struct bench_settings {
     std::vector<std::string> ids;       // instance ids, used in turn (never empty)
     std::chrono::nanoseconds live_interval = std::chrono::seconds(1);  // between live lines
     std::uint32_t max_connect_failures = 6;  // in a row with no connection open: unreachable
+    // After a failed connect, the connection waits this long before its next request (a
+    // refused connect fails at once: without it the schedule would spin through).
+    std::chrono::nanoseconds connect_retry_delay = std::chrono::milliseconds(100);
 };
 
 // A snapshot for the live line.

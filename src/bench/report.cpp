@@ -126,6 +126,12 @@ std::string format_latency(double micros) {
 double bench_report::intended_rate() const { return duration_s > 0 ? static_cast<double>(scheduled) / duration_s : 0; }
 
 double bench_report::achieved_rate() const {
+    if (find_capacity) {
+        // The steps are apart (--step-pause): each one's sends within its own duration.
+        double on_time = 0;
+        for (const auto& s : steps) on_time += s.result.achieved_rate * s.duration_s;
+        return duration_s > 0 ? on_time / duration_s : 0;
+    }
     return sends.achieved_rate(std::chrono::nanoseconds{static_cast<std::int64_t>(duration_s * 1e9)});
 }
 

@@ -180,5 +180,43 @@ TEST(BenchOptions, BadFlagsSayWhatIsWrongInOneLineAndExit2) {
     }
 }
 
+TEST(BenchOptions, AnUnreachableEndpointStopsTheRunWithExit3) {
+    temp_dir dir;
+    // Nothing listens on port 1: every connect is refused at once.
+    const auto run = run_bench(dir, {"--endpoint", "https://127.0.0.1:1", "--rate", "50", "--duration", "2s",
+                                     "--connections", "2", "--json", dir.file("r.json")});
+    EXPECT_EQ(run.exit_code, 3) << run.stderr_text << run.stdout_text;
+    EXPECT_NE(run.stdout_text.find("stopped early: cannot connect to https://127.0.0.1:1"), std::string::npos) << run.stdout_text;
+    EXPECT_NE(read_file(dir.file("r.json")).find("\"stopped_by\":\"cannot connect"), std::string::npos);
+}
+
+// Retries are off by default; --retry resends what failed and says how often.
+TEST(BenchRetry, RetryResendsFailedRequestsOnlyWhenAsked) {
+    temp_dir dir;
+    mock_server mock({"--fail-rate", "0.3", "--seed", "7", "--no-track-ids"});
+    simdjson::dom::parser parser;
+    for (const bool retry : {false, true}) {
+        std::vector<std::string> args{"--endpoint", mock.url(), "--ca-file", mock.ca_file(), "--rate", "200",
+                                      "--duration", "1s", "--connections", "16", "--json", dir.file("r.json")};
+        if (retry) args.insert(args.end(), {"--retry", "--max-attempts", "5"});
+        const auto run = run_bench(dir, args);
+        ASSERT_EQ(run.exit_code, 0) << run.stderr_text;
+        simdjson::dom::element r = parser.parse(read_file(dir.file("r.json")));
+        const auto errors = std::uint64_t(r["answers_by_kind"]["server_error"]);
+        const auto retries = std::uint64_t(r["requests"]["retries"]);
+        EXPECT_EQ(std::uint64_t(r["requests"]["sent"]), 200u);
+        if (!retry) {
+            // 30% failing: 60 expected, far from 20 and 100 (binomial sd 6.5).
+            EXPECT_GT(errors, 20u);
+            EXPECT_LT(errors, 100u);
+            EXPECT_EQ(retries, 0u);
+        } else {
+            // Five attempts each: 0.3^5 = 0.2% still failing.
+            EXPECT_LT(errors, 10u);
+            EXPECT_GT(retries, 20u);
+        }
+    }
+}
+
 }  // namespace
 }  // namespace koorelease::test

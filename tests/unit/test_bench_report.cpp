@@ -92,6 +92,10 @@ TEST(BenchReport, CapacityStepsAndResult) {
     EXPECT_FALSE(bool(doc["capacity"]["steps"].at(1)["held"]));
     const std::string t = to_text(r);
     EXPECT_NE(t.find("capacity: 300 req/s held, 350 req/s did not (bracketed within 5%)"), std::string::npos) << t;
+    // Achieved: each step's sends within its own duration, whatever the pauses between them.
+    r.steps[0].duration_s = r.steps[1].duration_s = 10;
+    r.duration_s = 20;
+    EXPECT_DOUBLE_EQ(r.achieved_rate(), (300.0 * 10 + 350.0 * 10) / 20);
 }
 
 TEST(BenchReport, HtmlIsSelfContainedWithTheDataEmbedded) {

@@ -48,7 +48,7 @@ struct bench_report {
     capacity_bounds bounds;
 
     double intended_rate() const;  // scheduled / duration
-    double achieved_rate() const;  // sent within the duration / duration
+    double achieved_rate() const;  // sent within the duration / duration (capacity: within each step's)
 };
 
 std::string to_text(const bench_report& r);
