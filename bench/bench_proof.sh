@@ -20,8 +20,8 @@ printf '%s\n' "$KOOPHONE_TOKEN" > "$work/token"
 start_mock() {  # args: mock options; sets url, mock_pid
   "$bin" mock --ca-out "$work/ca.pem" --no-track-ids "$@" > "$work/mock.out" 2>&1 &
   mock_pid=$!
-  for _ in $(seq 50); do grep -q listening "$work/mock.out" 2>/dev/null && break; sleep 0.1; done
-  url=$(grep -o 'https://[^ ]*' "$work/mock.out")
+  for _ in $(seq 300); do grep -q listening "$work/mock.out" 2>/dev/null && break; sleep 0.1; done
+  url=$(grep -o 'https://[^ ]*' "$work/mock.out") || { echo "bench_proof: the mock did not start:" >&2; cat "$work/mock.out" >&2; exit 1; }
 }
 stop_mock() { kill "$mock_pid"; wait "$mock_pid" || true; mock_pid=; }
 log() { echo "\$ $*" >> "$out/commands.txt"; }
