@@ -59,8 +59,9 @@ function done(summary, latency, requests)
     local e = summary.errors
     io.write(format('wrk-json {"requests":%d,"duration_us":%d,"bytes":%d,' ..
                     '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
-                    '"latency_us":{"p50":%d,"p99":%d,"max":%d}}\n',
+                    '"latency_us":{"p50":%d,"p90":%d,"p99":%d,"p99.9":%d,"p99.99":%d,"max":%d}}\n',
                     summary.requests, summary.duration, summary.bytes,
                     e.connect, e.read, e.write, e.status, e.timeout,
-                    latency:percentile(50), latency:percentile(99), latency.max))
+                    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+                    latency:percentile(99.9), latency:percentile(99.99), latency.max))
 end

@@ -15,6 +15,8 @@ packages=(cmake ninja-build g++ pkg-config ca-certificates libssl-dev libboost1.
           libsimdjson-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libgtest-dev libbenchmark-dev
           libhiredis-dev redis-server)
 [ "$mode" = fuzz ] && packages+=(clang libclang-rt-14-dev)
+# The bench's HTML report is rendered in headless Chromium by an integration test.
+case "$mode" in test|sanitize|tsan) packages+=(chromium) ;; esac
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -37,6 +37,7 @@
 #include "koorelease/request_id.hpp"
 #include "koorelease/response.hpp"
 #include "answer_reader.hpp"
+#include "connect.hpp"
 #include "iam_client.hpp"
 #include "tls.hpp"
 
@@ -552,51 +553,21 @@ private:
 
     template <class Stream>
     asio::awaitable<error_code> connect(std::optional<Stream>& stream) {
-        constexpr bool tls = !std::is_same_v<Stream, beast::tcp_stream>;
-        if constexpr (tls) {
-            stream.emplace(io_, tls_ctx_);
-        } else {
-            stream.emplace(io_);
+        // With pipelining, answers that have already arrived are read at once, without
+        // waiting (see read_answer): the socket is non-blocking.
+        const detail::connect_outcome r = co_await detail::open_connection(
+            stream, detail::connection_target{io_, tls_ctx_, sessions_, resolved_, settings_.target, settings_.insecure,
+                                              settings_.connect_timeout, settings_.pipeline > 1});
+        if (!r.certificate_problem.empty()) {
+            stop(run_error::tls_verification_failed,
+                 "the certificate of " + settings_.target.host + " was not accepted: " + r.certificate_problem);
+            co_return r.ec;
         }
-        auto& lowest = beast::get_lowest_layer(*stream);
-        lowest.expires_after(settings_.connect_timeout);
-        auto [ec, ep] = co_await lowest.async_connect(resolved_, use_tuple);
-        if (!ec) {
-            lowest.socket().set_option(tcp::no_delay(true), ec);
-            // With pipelining, answers that have already arrived are read at once, without
-            // waiting (see read_answer); async operations are not affected by this mode.
-            if (!ec && settings_.pipeline > 1) lowest.socket().non_blocking(true, ec);
-            ec = {};
+        if (r.ec) {
+            last_connect_error_ = r.error_text;
+            co_return r.ec;
         }
-        if constexpr (tls) {
-            if (!ec) {
-                SSL* native = stream->native_handle();
-                const auto& host = settings_.target.host;
-                if (!detail::is_ip_literal(host)) SSL_set_tlsext_host_name(native, host.c_str());
-                if (!settings_.insecure) stream->set_verify_callback(ssl::host_name_verification(host));
-                sessions_.offer(native);
-                auto [hec] = co_await stream->async_handshake(ssl::stream_base::client, use_tuple);
-                if (hec && detail::is_certificate_error(hec)) {
-                    const std::string why = detail::verify_failure_text(native);
-                    stream.reset();
-                    stop(run_error::tls_verification_failed,
-                         "the certificate of " + settings_.target.host + " was not accepted: " + why);
-                    co_return hec;
-                }
-                ec = hec;
-            }
-        }
-        if (ec) {
-            last_connect_error_ = ec == beast::error::timeout
-                                      ? "no connection within --connect-timeout"
-                                      : ec.message();
-            stream.reset();
-            co_return ec;
-        }
-        lowest.expires_never();
-        if constexpr (tls) {
-            if (SSL_session_reused(stream->native_handle())) ++summary_.tls_resumed;
-        }
+        if (r.resumed) ++summary_.tls_resumed;
         ++open_connections_;
         ++summary_.connections_opened;
         co_return error_code{};

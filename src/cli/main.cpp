@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     koorelease::cli::add_report_command(app, action);
     koorelease::cli::add_enqueue_command(app, action);
     koorelease::cli::add_queue_command(app, action);
+    koorelease::cli::add_bench_command(app, action);
 
     try {
         app.parse(argc, argv);

@@ -29,6 +29,8 @@ void add_mock_command(CLI::App& root, command_action& action) {
     // Shared with the callback: CLI11 writes into these while parsing, after this returns.
     auto settings = std::make_shared<mock::mock_settings>();
     auto latency = std::make_shared<std::string>("0ms");
+    auto stall = std::make_shared<std::string>("0ms");
+    auto stall_every = std::make_shared<std::string>("0s");
     auto iam_lifetime = std::make_shared<std::string>("24h");
     auto seed = std::make_shared<std::uint64_t>(0);
 
@@ -89,18 +91,36 @@ void add_mock_command(CLI::App& root, command_action& action) {
     mock->add_option("--latency", *latency, "Delay before each release answer, e.g. 250ms")
         ->check(duration_validator)
         ->capture_default_str();
+    CLI::Option* stall_option =
+        mock->add_option("--stall", *stall,
+                         "Hold every release answer due during a window this long, once per --stall-every "
+                         "(a server stall, for load tests), e.g. 500ms")
+            ->check(duration_validator)
+            ->capture_default_str();
+    CLI::Option* stall_every_option =
+        mock->add_option("--stall-every", *stall_every, "Period of the --stall windows, e.g. 5s")
+            ->check(duration_validator)
+            ->capture_default_str();
+    stall_option->needs(stall_every_option);
+    stall_every_option->needs(stall_option);
     mock->add_flag("--no-track-ids,!--track-ids", settings->track_ids,
                    "Do not keep every request id and released id (for long benchmark runs: /mock/stats "
                    "then counts released answers and leaves out the reuse checks)");
     CLI::Option* seed_option =
         mock->add_option("--seed", *seed, "Seed of the fault draws (default: random)");
 
-    mock->callback([&action, settings, latency, iam_lifetime, seed, seed_option] {
+    mock->callback([&action, settings, latency, stall, stall_every, iam_lifetime, seed, seed_option] {
         if (settings->drop_rate + settings->fail_rate > 1.0) {
             throw CLI::ValidationError("--drop-rate + --fail-rate", "must not exceed 1");
         }
         // Validated by duration_validator.
         settings->latency = std::chrono::duration_cast<std::chrono::microseconds>(*koorelease::parse_duration(*latency));
+        settings->stall = std::chrono::duration_cast<std::chrono::microseconds>(*koorelease::parse_duration(*stall));
+        settings->stall_every =
+            std::chrono::duration_cast<std::chrono::microseconds>(*koorelease::parse_duration(*stall_every));
+        if (settings->stall.count() > 0 && settings->stall >= settings->stall_every) {
+            throw CLI::ValidationError("--stall", "must be shorter than --stall-every");
+        }
         settings->iam_token_lifetime =
             std::chrono::duration_cast<std::chrono::milliseconds>(*koorelease::parse_duration(*iam_lifetime));
         if (seed_option->count() > 0) settings->seed = *seed;

@@ -134,6 +134,8 @@ duration duration_option(const std::string& name, const std::string& text, bool 
     return *d;
 }
 
+}  // namespace
+
 // The token comes from --token-file or KOOPHONE_TOKEN, never from a flag: a command line is
 // visible to every user of the machine. Errors never quote it.
 std::string load_token(const std::string& token_file) {
@@ -157,6 +159,8 @@ std::string load_token(const std::string& token_file) {
     }
     return token;
 }
+
+namespace {
 
 // --iam-*: the token comes from IAM, fetched by the engine at start and refreshed; the
 // password only from KOOPHONE_IAM_PASSWORD. A token given as well would be ambiguous.

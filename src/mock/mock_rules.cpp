@@ -194,6 +194,15 @@ bool throttle_window::over_limit(mock_clock::time_point now) {
     return count_ > limit_;
 }
 
+std::chrono::microseconds held_by_stall(mock_clock::time_point due, std::chrono::microseconds stall,
+                                        std::chrono::microseconds every) {
+    using std::chrono::microseconds;
+    if (stall.count() <= 0 || every.count() <= 0) return microseconds{0};
+    const auto since_epoch = std::chrono::duration_cast<microseconds>(due.time_since_epoch());
+    const microseconds into_period = since_epoch % every;
+    return into_period < stall ? stall - into_period : microseconds{0};
+}
+
 void throttle_window::reset() {
     started_ = false;
     count_ = 0;
@@ -208,6 +217,8 @@ mock_rules::mock_rules(const mock_settings& settings)
       fail_rate_(settings.fail_rate),
       close_every_(settings.close_every),
       latency_(settings.latency),
+      stall_(settings.stall),
+      stall_every_(settings.stall_every),
       throttle_body_(
           R"({"error_code":"APIG.0308","error_msg":"The throttling threshold has been reached: policy user over ratelimit,limit:)" +
           std::to_string(settings.throttle_rps) + R"(,time:1 second"})"),
@@ -299,7 +310,7 @@ decision mock_rules::decide_release(const request_view& request, const rule_inpu
         return released;
     }();
 
-    d.delay = latency_;
+    d.delay = latency_ + held_by_stall(inputs.now + latency_, stall_, stall_every_);
     if (token_serial != 0) d.record.iam_token = token_serial;
     d.record.release_request = true;
     d.record.pipelined = inputs.pipelined;

@@ -106,6 +106,12 @@ class throttle_window {
     std::uint32_t count_ = 0;
 };
 
+// How long an answer due at `due` is held by the stalls (--stall, --stall-every): the stall
+// windows are [k * every, k * every + stall) of the clock's time since its epoch; an answer
+// due inside one waits for its end. Zero outside the windows, or when either is zero.
+std::chrono::microseconds held_by_stall(mock_clock::time_point due, std::chrono::microseconds stall,
+                                        std::chrono::microseconds every);
+
 // Hash that accepts std::string_view, so looking an id up allocates nothing.
 struct string_hash {
     using is_transparent = void;
@@ -163,6 +169,8 @@ class mock_rules {
     double fail_rate_;
     std::uint32_t close_every_;
     std::chrono::microseconds latency_;
+    std::chrono::microseconds stall_;
+    std::chrono::microseconds stall_every_;
     std::string throttle_body_;  // holds the configured limit, built once
     std::optional<std::string> iam_password_;
     std::chrono::milliseconds iam_token_lifetime_;

@@ -67,6 +67,11 @@ struct mock_settings {
     std::uint32_t close_every = 0;
     // Delay before each release answer, on a timer (default 0: answer at once).
     std::chrono::microseconds latency{0};
+    // A stall of the whole server, for load tests: every `stall_every`, for `stall`, no
+    // release answer goes out; the answers due then are held to the end of the window
+    // (windows aligned on the steady clock; both default 0: no stalls).
+    std::chrono::microseconds stall{0};
+    std::chrono::microseconds stall_every{0};
     // Keep every request id and released id, so that /mock/stats can report reused request
     // ids and ids released more than once (default true). Off for long benchmark runs: the
     // sets grow by ~100 bytes per request.

@@ -35,7 +35,7 @@ int decode(int status) {
 
 child::child(const spawn_options& o) {
     std::vector<std::string> argv_s;
-    argv_s.push_back(KOORELEASE_BINARY);
+    argv_s.push_back(o.program.empty() ? std::string(KOORELEASE_BINARY) : o.program);
     argv_s.insert(argv_s.end(), o.args.begin(), o.args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());

@@ -12,6 +12,7 @@
 namespace koorelease::test {
 
 struct spawn_options {
+    std::string program;                        // path of the program; empty: the koorelease binary
     std::vector<std::string> args;              // argv[1..]
     std::map<std::string, std::string> env;     // added to (or replacing in) the environment
     std::vector<std::string> unset_env;         // removed from the environment

@@ -425,6 +425,46 @@ TEST(MockRules, LatencyDelaysReleaseAnswersOnly) {
     EXPECT_EQ(rules.decide(stats, at(t0)).delay, 0ms);
 }
 
+// ---- stalls (--stall, --stall-every) ----
+
+TEST(MockStall, AnswersDueInAWindowWaitForItsEnd) {
+    // t0 is a whole number of periods since the clock's epoch: a window starts there.
+    EXPECT_EQ(held_by_stall(t0, 500ms, 5s), 500ms);
+    EXPECT_EQ(held_by_stall(t0 + 1ms, 500ms, 5s), 499ms);
+    EXPECT_EQ(held_by_stall(t0 + 499ms, 500ms, 5s), 1ms);
+    EXPECT_EQ(held_by_stall(t0 + 500ms, 500ms, 5s), 0ms);
+    EXPECT_EQ(held_by_stall(t0 + 4999ms, 500ms, 5s), 0ms);
+    EXPECT_EQ(held_by_stall(t0 + 5s, 500ms, 5s), 500ms);
+    EXPECT_EQ(held_by_stall(t0 + 10s + 250ms, 500ms, 5s), 250ms);
+}
+
+TEST(MockStall, OffWhenEitherIsZero) {
+    EXPECT_EQ(held_by_stall(t0, 0ms, 5s), 0ms);
+    EXPECT_EQ(held_by_stall(t0, 500ms, 0s), 0ms);
+}
+
+TEST(MockStall, ShareOfTimeStalledIsStallOverPeriod) {
+    int held = 0;
+    for (int ms = 0; ms < 20'000; ++ms) held += held_by_stall(t0 + std::chrono::milliseconds(ms), 500ms, 5s) > 0ms;
+    EXPECT_EQ(held, 2'000);  // 10% of the time
+}
+
+TEST(MockStall, ReleaseAnswersGetLatencyPlusTheHoldOfTheirDueTime) {
+    mock_settings s;
+    s.latency = 20ms;
+    s.stall = 500ms;
+    s.stall_every = 5s;
+    mock_rules rules(s);
+    // Arrives 30 ms before a window: due 10 ms before it, not held.
+    EXPECT_EQ(rules.decide(release(), at(t0 + 5s - 30ms)).delay, 20ms);
+    // Arrives 10 ms before: due 10 ms into it, held to its end (510 ms in all).
+    EXPECT_EQ(rules.decide(release(), at(t0 + 5s - 10ms)).delay, 510ms);
+    // Arrives in the middle: held to the end, then answered.
+    EXPECT_EQ(rules.decide(release(), at(t0 + 5s + 200ms)).delay, 20ms + 280ms);
+    request_view stats{.method = "GET", .target = "/mock/stats"};
+    EXPECT_EQ(rules.decide(stats, at(t0)).delay, 0ms);
+}
+
 TEST(MockRules, UnreadableRequestsCloseTheConnection) {
     decision h = mock_rules::decide_unreadable(read_failure::header_too_large);
     EXPECT_EQ(h.status, 431u);
