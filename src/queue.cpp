@@ -139,6 +139,17 @@ std::vector<std::string> result_fields(std::string_view instance_id, std::string
     return f;
 }
 
+std::string dead_letter_reason(std::uint64_t deliveries, std::string_view last_error) {
+    return "delivered " + std::to_string(deliveries) + " times; last error: " + std::string(last_error);
+}
+
+std::size_t held_limit(std::uint32_t concurrency, std::uint32_t pipeline, double shared_rate, double rate) {
+    const std::size_t room = std::max<std::size_t>(2048, 16ull * concurrency * pipeline);
+    const double pace = shared_rate > 0 && rate > 0 ? std::min(shared_rate, rate) : std::max(shared_rate, rate);
+    if (!(pace > 0)) return room;
+    return std::clamp<std::size_t>(static_cast<std::size_t>(2 * pace), 16, room);
+}
+
 bool dead_letter_on_claim(std::uint64_t deliveries, std::uint32_t max_deliveries) {
     return deliveries > max_deliveries;
 }
@@ -167,6 +178,52 @@ gcra_grant gcra_take(std::int64_t tat_us, std::int64_t now_us, double rate, std:
     g.tat_us = static_cast<std::int64_t>(std::floor(start + static_cast<double>(wanted) * interval + 0.5));
     g.first_us = static_cast<std::int64_t>(std::floor(start - now + 0.5));
     return g;
+}
+
+slot_pool::slot_pool(double rate, std::uint32_t batch)
+    : batch_(batch),
+      interval_(std::chrono::duration_cast<clock::duration>(std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / rate)))),
+      stale_(std::max<clock::duration>(std::chrono::milliseconds(20), 2 * interval_)) {}
+
+void slot_pool::add(clock::time_point first, std::uint32_t count) {
+    if (count == 0) return;
+    blocks_.push_back({first, count});
+    held_ += count;
+}
+
+bool slot_pool::try_take(clock::time_point now) {
+    // Drop the slots whose time is more than `stale` past: those before now - stale.
+    while (!blocks_.empty()) {
+        auto& b = blocks_.front();
+        const auto oldest_usable = now - stale_;
+        if (b.first < oldest_usable) {
+            const auto late = oldest_usable - b.first;
+            const auto skip = static_cast<std::uint32_t>(
+                std::min<std::uint64_t>(b.count, static_cast<std::uint64_t>((late + interval_ - clock::duration(1)) / interval_)));
+            b.count -= skip;
+            held_ -= skip;
+            b.first += skip * interval_;
+        }
+        if (b.count > 0) break;
+        blocks_.pop_front();
+    }
+    if (blocks_.empty() || now < blocks_.front().first) return false;
+    auto& b = blocks_.front();
+    --b.count;
+    --held_;
+    b.first += interval_;
+    if (b.count == 0) blocks_.pop_front();
+    return true;
+}
+
+std::optional<slot_pool::clock::time_point> slot_pool::next() const {
+    if (blocks_.empty()) return std::nullopt;
+    return blocks_.front().first;
+}
+
+void slot_pool::clear() {
+    blocks_.clear();
+    held_ = 0;
 }
 
 const std::string_view gcra_script = R"lua(

@@ -22,11 +22,13 @@
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
 #include "koorelease/rate_limiter.hpp"
 #include "redis/connection.hpp"
+#include "redis/pipeline.hpp"
 
 namespace koorelease {
 
@@ -50,35 +52,31 @@ std::vector<std::string> argv_of(Words&&... words) {
     return v;
 }
 
-// --shared-rate: blocks of time slots reserved in Redis by the queue thread (koorelease/queue.hpp),
-// handed out to the engine's coroutines without a round trip: a permit is a slot whose time
-// has come. A slot not used within `stale` of its time is dropped (using it later would bunch
-// requests). While Redis is unreachable, a local limiter at this worker's share stands in.
+// --shared-rate: the blocks of time slots the queue thread reserved in Redis, handed out to the
+// engine's coroutines without a round trip. slot_pool (koorelease/queue.hpp) decides; this adds
+// the lock, the clock, the request for another block when few are left, and, while Redis is
+// unreachable, a local limiter at this worker's share.
 class shared_permits final : public permit_source {
 public:
     shared_permits(double rate, std::uint32_t batch, std::function<void()> ask)
-        : batch_(batch), ask_(std::move(ask)),
-          interval_(std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / rate))),
-          stale_(std::max<std::chrono::nanoseconds>(20ms, 2 * interval_)) {}
+        : slots_(rate, batch), ask_(std::move(ask)) {}
 
     bool try_take() override {
         std::lock_guard lock(mutex_);
         const auto now = steady::now();
         if (local_) return local_->try_reserve(now);
-        drop_stale(now);
-        if (held_ <= batch_ / 2) ask_locked();
-        if (blocks_.empty() || now < blocks_.front().first) return false;
-        auto& b = blocks_.front();
-        --b.count;
-        --held_;
-        b.first += interval_;
-        if (b.count == 0) blocks_.pop_front();
-        return true;
+        const bool taken = slots_.try_take(now);
+        if (slots_.low() && !asked_) {
+            asked_ = true;
+            ask_();
+        }
+        return taken;
     }
     std::chrono::nanoseconds retry_after() const override {
         std::lock_guard lock(mutex_);
-        if (local_ || blocks_.empty()) return std::clamp<std::chrono::nanoseconds>(interval_, 1ms, 20ms);
-        return std::clamp<std::chrono::nanoseconds>(blocks_.front().first - steady::now(), 200us, 50ms);
+        const auto next = slots_.next();
+        if (local_ || !next) return std::clamp<std::chrono::nanoseconds>(slots_.interval(), 1ms, 20ms);
+        return std::clamp<std::chrono::nanoseconds>(*next - steady::now(), 200us, 50ms);
     }
 
     // The queue thread's side.
@@ -86,17 +84,15 @@ public:
         std::lock_guard lock(mutex_);
         return asked_;
     }
-    void add(std::uint32_t slots, std::chrono::nanoseconds first_in) {
+    void add(std::uint32_t count, std::chrono::nanoseconds first_in) {
         std::lock_guard lock(mutex_);
-        blocks_.push_back({steady::now() + first_in, slots});
-        held_ += slots;
-        asked_ = held_ <= batch_ / 2;
+        slots_.add(steady::now() + first_in, count);
+        asked_ = slots_.low();
     }
     void use_local(double rate) {
         std::lock_guard lock(mutex_);
         local_.emplace(rate, 1, steady::now());
-        blocks_.clear();
-        held_ = 0;
+        slots_.clear();
     }
     void use_redis() {
         std::lock_guard lock(mutex_);
@@ -104,38 +100,9 @@ public:
     }
 
 private:
-    struct block {
-        steady::time_point first;  // the next slot's time
-        std::uint32_t count;
-    };
-
-    void drop_stale(steady::time_point now) {
-        while (!blocks_.empty()) {
-            auto& b = blocks_.front();
-            if (now - b.first > stale_) {
-                const auto late = static_cast<std::uint64_t>((now - b.first - stale_) / interval_) + 1;
-                const auto skip = static_cast<std::uint32_t>(std::min<std::uint64_t>(b.count, late));
-                b.count -= skip;
-                held_ -= skip;
-                b.first += skip * interval_;
-            }
-            if (b.count > 0) break;
-            blocks_.pop_front();
-        }
-    }
-    void ask_locked() {
-        if (asked_) return;
-        asked_ = true;
-        ask_();
-    }
-
     mutable std::mutex mutex_;
-    std::uint32_t batch_;
+    slot_pool slots_;
     std::function<void()> ask_;
-    std::chrono::nanoseconds interval_;
-    std::chrono::nanoseconds stale_;
-    std::deque<block> blocks_;
-    std::uint32_t held_ = 0;
     bool asked_ = false;
     std::optional<rate_limiter> local_;
 };
@@ -262,7 +229,7 @@ struct queue_worker::impl final : id_source, outcome_sink {
             format_record(line, r);
             std::string reason(r.reason);
             if (d.action == entry_action::dead_letter) {
-                reason = "delivered " + std::to_string(entry.deliveries) + " times; last error: " + reason;
+                reason = dead_letter_reason(entry.deliveries, reason);
             }
             op.fields = result_fields(r.instance_id, d.result, reason, entry.deliveries, op.entry_id, s.consumer, line);
         }
@@ -464,6 +431,16 @@ struct queue_worker::impl final : id_source, outcome_sink {
     }
 
     // Hands entries to the engine (or, when they can never succeed, to the dead-letter stream).
+    // An entry to finish or dead-letter without a journal record (never sent).
+    final_op result_op(const std::string& entry_id, const entry_decision& d, std::string_view instance_id,
+                       std::string_view reason, std::uint64_t deliveries) const {
+        final_op op;
+        op.entry_id = entry_id;
+        op.action = d.action;
+        op.fields = result_fields(instance_id, d.result, reason, deliveries, entry_id, s.consumer, "");
+        return op;
+    }
+
     void take_entry(const std::string& entry_id, const redis::reply* instance_id, std::uint64_t deliveries,
                     std::vector<final_op>& dead) {
         std::string id_text;
@@ -480,12 +457,11 @@ struct queue_worker::impl final : id_source, outcome_sink {
             }
         }
         if (!problem.empty()) {
-            final_op op;
-            op.entry_id = entry_id;
-            op.action = entry_action::dead_letter;
-            op.fields = result_fields(instance_id && instance_id->type == redis::reply::kind::string ? instance_id->text : "",
-                                      "dead_letter", problem, deliveries, entry_id, s.consumer, "");
-            dead.push_back(std::move(op));
+            // What becomes of an id that is not one (decide_entry: dead-lettered at once).
+            const auto d = decide_entry(outcome::invalid, false, deliveries, s.max_deliveries);
+            dead.push_back(result_op(entry_id, d,
+                                     instance_id && instance_id->type == redis::reply::kind::string ? instance_id->text : "",
+                                     problem, deliveries));
             warn("queue entry " + entry_id + ": " + problem + ": dead-lettered");
             return;
         }
@@ -537,14 +513,9 @@ struct queue_worker::impl final : id_source, outcome_sink {
                     } else if (h->type == redis::reply::kind::string) {
                         last = h->text;
                     }
-                    final_op op;
-                    op.entry_id = entry_id;
-                    op.action = entry_action::dead_letter;
-                    op.fields = result_fields(e.elements[2].type == redis::reply::kind::string ? e.elements[2].text : "",
-                                              "dead_letter",
-                                              "delivered " + std::to_string(deliveries) + " times; last error: " + last,
-                                              deliveries, entry_id, s.consumer, "");
-                    dead.push_back(std::move(op));
+                    dead.push_back(result_op(entry_id, {entry_action::dead_letter, "dead_letter"},
+                                             e.elements[2].type == redis::reply::kind::string ? e.elements[2].text : "",
+                                             dead_letter_reason(deliveries, last), deliveries));
                     continue;
                 }
                 take_entry(entry_id, &e.elements[2], deliveries, dead);
@@ -674,22 +645,45 @@ struct queue_worker::impl final : id_source, outcome_sink {
                 co_await nap(1s);
                 continue;
             }
-            // All at once: each its own coroutine, so that the connection pipelines them.
-            auto left = std::make_shared<std::size_t>(batch.size());
-            auto failed = std::make_shared<std::vector<final_op>>();
-            asio::steady_timer all_done(io, steady::time_point::max());
-            for (auto& op : batch) {
-                asio::co_spawn(io, finish_one(std::move(op), failed), [this, left, &all_done](std::exception_ptr e) {
-                    if (e) lose("internal error in finishing an entry");
-                    if (--*left == 0) all_done.cancel();
-                });
+            // All at once: the connection pipelines them.
+            std::vector<std::vector<std::string>> commands;
+            commands.reserve(batch.size());
+            for (const auto& op : batch) {
+                if (op.action == entry_action::leave) {
+                    commands.push_back(argv_of("HSET", s.address.errors_hash(), op.entry_id, op.last_error));
+                } else {
+                    commands.push_back(argv_of("EVALSHA", finish_sha));
+                    auto args = finish_args(op);
+                    commands.back().insert(commands.back().end(), args.begin(), args.end());
+                }
             }
-            co_await all_done.async_wait(use_tuple);
-            if (!failed->empty()) {
-                std::lock_guard lock(mutex);
-                for (auto it = failed->rbegin(); it != failed->rend(); ++it) finals.push_front(std::move(*it));
+            auto results = co_await redis::pipeline(cmd, std::move(commands), s.redis_timeout);
+            std::vector<final_op> failed;
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                auto& [ec, reply] = results[i];
+                if (!ec && reply.is_error() && reply.text.starts_with("NOSCRIPT")) {
+                    // The server lost its scripts (SCRIPT FLUSH): once more with the script's text.
+                    auto again = argv_of("EVAL", std::string(finish_script));
+                    auto args = finish_args(batch[i]);
+                    again.insert(again.end(), args.begin(), args.end());
+                    std::tie(ec, reply) = co_await cmd.command(std::move(again), s.redis_timeout);
+                }
+                if (ec) {
+                    failed.push_back(std::move(batch[i]));
+                } else {
+                    settle(batch[i], reply);
+                }
             }
-            if (!alive(gen)) co_return;
+            if (!failed.empty()) {
+                // Not sent, or sent without an answer: sent again after the reconnection (the
+                // finish script does nothing to an entry already acknowledged).
+                {
+                    std::lock_guard lock(mutex);
+                    for (auto it = failed.rbegin(); it != failed.rend(); ++it) finals.push_front(std::move(*it));
+                }
+                lose(cmd.last_error().empty() ? "a command failed" : cmd.last_error());
+                co_return;
+            }
         }
     }
 
@@ -702,39 +696,26 @@ struct queue_worker::impl final : id_source, outcome_sink {
         co_await run(argv_of("XGROUP", "DELCONSUMER", s.address.stream, s.address.group, s.consumer));
     }
 
-    asio::awaitable<void> finish_one(final_op op, std::shared_ptr<std::vector<final_op>> failed) {
-        if (op.action == entry_action::leave) {
-            auto r = co_await run(argv_of("HSET", s.address.errors_hash(), op.entry_id, op.last_error));
-            if (!r) {
-                failed->push_back(std::move(op));
-                co_return;
-            }
-            std::lock_guard lock(mutex);
-            ++counts.left_pending;
-            co_return;
-        }
-        std::vector<std::string> args{"5",
-                                      s.address.stream,
-                                      s.address.results_stream(),
-                                      s.address.dead_stream(),
-                                      s.address.errors_hash(),
-                                      s.address.counts_hash(),
-                                      s.address.group,
-                                      op.entry_id,
-                                      op.action == entry_action::dead_letter ? "dead" : "finish"};
+    // The KEYS and ARGV of finish_script for an entry to finish or dead-letter.
+    std::vector<std::string> finish_args(const final_op& op) const {
+        auto args = argv_of("5", s.address.stream, s.address.results_stream(), s.address.dead_stream(),
+                            s.address.errors_hash(), s.address.counts_hash(), s.address.group, op.entry_id,
+                            op.action == entry_action::dead_letter ? "dead" : "finish");
         args.insert(args.end(), op.fields.begin(), op.fields.end());
-        auto r = co_await eval(finish_sha, finish_script, std::move(args));
-        if (!r) {
-            failed->push_back(std::move(op));
-            co_return;
-        }
-        if (r->is_error()) {
+        return args;
+    }
+
+    // What Redis answered to an entry's final command.
+    void settle(const final_op& op, const redis::reply& r) {
+        if (r.is_error()) {
             // Not acknowledged: the entry stays pending and is delivered again after --claim-idle.
-            warn("recording the outcome of queue entry " + op.entry_id + " failed: " + r->text);
-            co_return;
+            warn("recording the outcome of queue entry " + op.entry_id + " failed: " + r.text);
+            return;
         }
         std::lock_guard lock(mutex);
-        if (r->integer == 1) {
+        if (op.action == entry_action::leave) {
+            ++counts.left_pending;
+        } else if (r.integer == 1) {
             ++(op.action == entry_action::dead_letter ? counts.dead_lettered : counts.finished);
         } else {
             ++counts.already_acked;

@@ -12,6 +12,8 @@
 //     worker finishing the same entry finds it acknowledged already and adds nothing).
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -64,6 +66,16 @@ struct entry_decision {
 entry_decision decide_entry(std::string_view outcome, bool retryable, std::uint64_t deliveries,
                             std::uint32_t max_deliveries);
 
+// The reason a dead-lettered entry carries: how often it was delivered, and its last error.
+std::string dead_letter_reason(std::uint64_t deliveries, std::string_view last_error);
+
+// How many entries a worker takes ahead of its connections: room for the engine's read-ahead
+// (a batch of 256 plus its queue) and a read from Redis, at least 2,048; under a rate
+// (--shared-rate, --rate: the lower of those given), no more than two seconds of it (at least
+// 16), so that one worker does not take what the others could be sending, nor leave much to
+// be claimed if it dies.
+std::size_t held_limit(std::uint32_t concurrency, std::uint32_t pipeline, double shared_rate, double rate);
+
 // An entry claimed from another (or this) worker's pending list is dead-lettered without being
 // sent when it has already been delivered more than max_deliveries times: e.g. an id whose
 // release kills the worker every time must not go round for ever.
@@ -101,6 +113,43 @@ struct gcra_grant {
 };
 gcra_grant gcra_take(std::int64_t tat_us, std::int64_t now_us, double rate, std::uint32_t wanted,
                      std::int64_t lookahead_us = slot_lookahead_us);
+
+// The slots a worker holds: the blocks gcra_take granted it, each slot one fleet interval after
+// the one before. A permit is a slot whose time has come. A slot not used within `stale` of
+// its time (20 ms, or two intervals if longer) is dropped: using it later would bunch requests
+// up. Not thread-safe; the caller passes the time in (tests drive it with a hand-made clock).
+class slot_pool {
+public:
+    using clock = std::chrono::steady_clock;
+
+    slot_pool(double rate, std::uint32_t batch);
+
+    // A block of `count` slots, the first at `first`.
+    void add(clock::time_point first, std::uint32_t count);
+    // Takes the earliest slot if its time has come (after dropping the stale ones).
+    bool try_take(clock::time_point now);
+    // Time to reserve another block: half a block or less is held.
+    bool low() const { return held_ <= batch_ / 2; }
+    std::uint32_t held() const { return held_; }
+    // The time of the earliest slot held, if any.
+    std::optional<clock::time_point> next() const;
+    void clear();
+
+    clock::duration interval() const { return interval_; }
+    clock::duration stale() const { return stale_; }
+
+private:
+    struct block {
+        clock::time_point first;  // the next slot's time
+        std::uint32_t count;
+    };
+
+    std::uint32_t batch_;
+    clock::duration interval_;
+    clock::duration stale_;
+    std::deque<block> blocks_;
+    std::uint32_t held_ = 0;
+};
 
 // The Lua script of gcra_take: KEYS[1] the rate key; ARGV rate, wanted, lookahead_us and
 // optionally now_us (tests; default: the server's TIME). Returns {granted, first_us or wait_us}.

@@ -447,15 +447,7 @@ int run(const release_options& o) {
         queue->drain = o.drain;
         if (!(o.shared_rate >= 0) || !std::isfinite(o.shared_rate)) usage_error("--shared-rate must be 0 (none) or a positive number of requests per second");
         queue->shared_rate = o.shared_rate;
-        // Room for the engine's read-ahead (a batch of 256 plus its queue) and a read from Redis;
-        // under a rate, no more than two seconds of it, so that one worker does not take what
-        // the others could be sending (nor leave much to be claimed if it dies).
-        queue->max_held = std::max<std::size_t>(2048, 16ull * s.concurrency * s.pipeline);
-        const double pace = o.shared_rate > 0 && o.rate > 0 ? std::min(o.shared_rate, o.rate)
-                                                             : std::max(o.shared_rate, o.rate);
-        if (pace > 0) {
-            queue->max_held = std::clamp<std::size_t>(static_cast<std::size_t>(2 * pace), 16, queue->max_held);
-        }
+        queue->max_held = held_limit(s.concurrency, s.pipeline, o.shared_rate, o.rate);
         // Every entry is released: an id enqueued twice is two entries, each acknowledged.
         s.deduplicate = false;
     } else if (o.drain || o.shared_rate > 0) {

@@ -220,3 +220,75 @@ TEST(QueueResults, FieldsNameTheEntryTheWorkerAndTheJournalLine) {
     EXPECT_EQ(d[5], "delivered 6 times");
     EXPECT_EQ(d.size(), 12u);  // no record field without a journal line
 }
+
+TEST(QueueDecision, DeadLetterReasonNamesTheDeliveriesAndTheLastError) {
+    EXPECT_EQ(dead_letter_reason(5, "retries exhausted: 503"), "delivered 5 times; last error: retries exhausted: 503");
+}
+
+TEST(QueueDecision, EntriesHeldAreTwoSecondsOfTheRateAtMost) {
+    EXPECT_EQ(held_limit(32, 1, 0, 0), 2048u);      // no rate: room for the engine's read-ahead
+    EXPECT_EQ(held_limit(256, 1, 0, 0), 4096u);     // 16 per connection and pipeline slot
+    EXPECT_EQ(held_limit(32, 8, 0, 0), 4096u);
+    EXPECT_EQ(held_limit(32, 1, 300, 0), 600u);     // two seconds of the shared rate
+    EXPECT_EQ(held_limit(32, 1, 0, 100), 200u);     // ... or of --rate
+    EXPECT_EQ(held_limit(32, 1, 300, 100), 200u);   // the lower of the two
+    EXPECT_EQ(held_limit(32, 1, 300, 2000), 600u);
+    EXPECT_EQ(held_limit(32, 1, 0, 2000), 2048u);   // never above the room
+    EXPECT_EQ(held_limit(32, 1, 1, 0), 16u);        // nor below 16
+}
+
+TEST(SlotPool, SlotsComeOneIntervalApartInTheOrderOfTheirBlocks) {
+    using namespace std::chrono_literals;
+    const slot_pool::clock::time_point t0{std::chrono::hours(1)};
+    slot_pool pool(100, 4);  // 10 ms apart; stale after 20 ms
+    EXPECT_EQ(pool.interval(), 10ms);
+    EXPECT_EQ(pool.stale(), 20ms);
+    EXPECT_FALSE(pool.try_take(t0));  // nothing held
+    EXPECT_FALSE(pool.next().has_value());
+    EXPECT_TRUE(pool.low());
+    pool.add(t0 + 5ms, 3);
+    pool.add(t0 + 100ms, 2);  // another worker's block came in between
+    EXPECT_EQ(pool.held(), 5u);
+    EXPECT_FALSE(pool.low());
+    EXPECT_FALSE(pool.try_take(t0));  // not yet
+    EXPECT_EQ(pool.next(), t0 + 5ms);
+    EXPECT_TRUE(pool.try_take(t0 + 5ms));
+    EXPECT_FALSE(pool.try_take(t0 + 14ms));
+    EXPECT_TRUE(pool.try_take(t0 + 15ms));
+    EXPECT_TRUE(pool.try_take(t0 + 30ms));  // 5 ms late: still usable
+    EXPECT_EQ(pool.held(), 2u);
+    EXPECT_TRUE(pool.low());
+    EXPECT_FALSE(pool.try_take(t0 + 99ms));
+    EXPECT_TRUE(pool.try_take(t0 + 100ms));
+    EXPECT_TRUE(pool.try_take(t0 + 110ms));
+    EXPECT_FALSE(pool.try_take(t0 + 500ms));
+    EXPECT_EQ(pool.held(), 0u);
+}
+
+TEST(SlotPool, SlotsMoreThanStalePastAreDroppedNotBunched) {
+    using namespace std::chrono_literals;
+    const slot_pool::clock::time_point t0{std::chrono::hours(1)};
+    slot_pool pool(100, 10);
+    pool.add(t0, 5);  // slots at 0, 10, 20, 30, 40 ms
+    // At 45 ms the slots at 0, 10 and 20 ms are more than 20 ms past; the one at 30 ms (15 ms
+    // late) is the first usable.
+    EXPECT_TRUE(pool.try_take(t0 + 45ms));
+    EXPECT_EQ(pool.held(), 1u);  // only the slot at 40 ms is left
+    EXPECT_EQ(pool.next(), t0 + 40ms);
+    // A slot exactly `stale` past is still usable.
+    EXPECT_TRUE(pool.try_take(t0 + 60ms));
+    // A whole block gone stale is dropped at once.
+    pool.add(t0 + 100ms, 3);
+    EXPECT_FALSE(pool.try_take(t0 + 1s));
+    EXPECT_EQ(pool.held(), 0u);
+    pool.add(t0 + 2s, 3);
+    pool.clear();
+    EXPECT_EQ(pool.held(), 0u);
+    EXPECT_FALSE(pool.try_take(t0 + 2s));
+}
+
+TEST(SlotPool, FastRatesAreStaleAfterTwentyMillisecondsSlowOnesAfterTwoIntervals) {
+    using namespace std::chrono_literals;
+    EXPECT_EQ(slot_pool(5000, 250).stale(), 20ms);
+    EXPECT_EQ(slot_pool(10, 1).stale(), 200ms);
+}
