@@ -85,4 +85,15 @@ boost::asio::awaitable<connect_outcome> open_connection(std::optional<Stream>& s
     co_return out;
 }
 
+// Closes the socket at once (no TLS close_notify: the connection is given up) and empties
+// `stream`. False when there was no connection.
+template <class Stream>
+bool close_connection(std::optional<Stream>& stream) {
+    if (!stream) return false;
+    boost::system::error_code ignored;
+    boost::beast::get_lowest_layer(*stream).socket().close(ignored);
+    stream.reset();
+    return true;
+}
+
 }  // namespace koorelease::detail

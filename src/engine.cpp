@@ -575,11 +575,7 @@ private:
 
     template <class Stream>
     void close(std::optional<Stream>& stream) {
-        if (!stream) return;
-        error_code ignored;
-        beast::get_lowest_layer(*stream).socket().close(ignored);
-        stream.reset();
-        --open_connections_;
+        if (detail::close_connection(stream)) --open_connections_;
     }
 
     // Reads the next answer on the connection into `out` (its buffers reused).

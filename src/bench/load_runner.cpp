@@ -236,9 +236,7 @@ private:
                     current_.whole_sends->on_send(current_.offset + intended_offset,
                                                  current_.offset + (sent_at - current_.start));
                 }
-                const bool retryable = a.kind == answer_kind::throttled || a.kind == answer_kind::server_error ||
-                                       a.kind == answer_kind::no_answer;
-                if (!settings_.retries || !retryable || n >= settings_.max_attempts || !stopped_by_.empty()) break;
+                if (!settings_.retries || !bench_retries(a.kind, n, settings_.max_attempts) || !stopped_by_.empty()) break;
                 ++retried_;
                 if (!co_await wait_until(timer, steady::now() + settings_.backoff.delay(n - 1, rng_))) break;
             }
@@ -328,11 +326,7 @@ private:
 
     template <class Stream>
     void close(std::optional<Stream>& stream) {
-        if (!stream) return;
-        error_code ignored;
-        beast::get_lowest_layer(*stream).socket().close(ignored);
-        stream.reset();
-        --open_connections_;
+        if (detail::close_connection(stream)) --open_connections_;
     }
 
     const bench_settings& settings_;
