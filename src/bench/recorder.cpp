@@ -37,6 +37,11 @@ answer_kind kind_of(verdict v) {
 
 bool is_error(answer_kind k) { return k != answer_kind::ok && k != answer_kind::rejected; }
 
+bool bench_retries(answer_kind k, std::uint32_t attempts, std::uint32_t max_attempts) {
+    const bool transient = k == answer_kind::throttled || k == answer_kind::server_error || k == answer_kind::no_answer;
+    return transient && attempts < max_attempts;
+}
+
 void pacing::on_send(std::chrono::nanoseconds intended, std::chrono::nanoseconds actual) {
     ++sent_;
     const auto lag = std::max(std::chrono::nanoseconds{0}, actual - intended);

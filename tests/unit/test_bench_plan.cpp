@@ -131,6 +131,20 @@ TEST(BenchRecorder, KindOfEveryVerdict) {
     EXPECT_EQ(to_string(answer_kind::no_answer), "no_answer");
 }
 
+TEST(BenchRecorder, RetriesOnlyTransientAnswersUpToMaxAttempts) {
+    // Proper answers of the API, and a rejected token, are never sent again.
+    for (const auto k : {answer_kind::ok, answer_kind::rejected, answer_kind::token_rejected}) {
+        EXPECT_FALSE(bench_retries(k, 1, 5)) << to_string(k);
+    }
+    // Throttling, server errors and lost answers are, until the last attempt.
+    for (const auto k : {answer_kind::throttled, answer_kind::server_error, answer_kind::no_answer}) {
+        EXPECT_TRUE(bench_retries(k, 1, 3)) << to_string(k);
+        EXPECT_TRUE(bench_retries(k, 2, 3)) << to_string(k);
+        EXPECT_FALSE(bench_retries(k, 3, 3)) << to_string(k);
+        EXPECT_FALSE(bench_retries(k, 1, 1)) << to_string(k);  // --max-attempts 1: no retry at all
+    }
+}
+
 TEST(BenchRecorder, EmptyHasNoErrorShare) {
     recorder r;
     EXPECT_EQ(r.error_share(), 0.0);

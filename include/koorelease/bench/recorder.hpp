@@ -32,6 +32,10 @@ answer_kind kind_of(verdict v);
 // Whether the kind means the API did not cope (counted in the error share the capacity
 // search bounds): throttled, server_error, token_rejected, no_answer.
 bool is_error(answer_kind k);
+// With --retry: whether a request whose attempt `attempts` (1 for the first) ended as `k` is
+// sent again. Throttled, server errors and lost answers are; proper answers and a rejected
+// token are not; nor anything once max_attempts attempts were made.
+bool bench_retries(answer_kind k, std::uint32_t attempts, std::uint32_t max_attempts);
 
 // Sends against the schedule: how far the client fell behind (coordinated omission shows
 // here when the client cannot keep up, and in the latency, measured from the intended time).
