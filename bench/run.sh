@@ -28,22 +28,7 @@ for p in "${packages[@]}"; do
                                  installed nginx-extras; }; then continue; fi
   installed "$p" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "bench: installing ${missing[*]}"
-  if [ "$(id -u)" -ne 0 ]; then echo "bench: run as root to install packages (or install them yourself)" >&2; exit 2; fi
-  export DEBIAN_FRONTEND=noninteractive
-  # Debian starts a package's service on install, and stock nginx listens on port 80 of every
-  # address. The benchmark runs its own servers, on loopback only: forbid service starts for
-  # the duration of the install (policy-rc.d exit 101, Debian's documented mechanism).
-  policy=
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && policy=1
-  fi
-  rc=0
-  { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
-  if [ -n "$policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
-  if [ "$rc" -ne 0 ]; then echo "bench: installing packages failed (apt-get exit $rc)" >&2; exit "$rc"; fi
-fi
+[ ${#missing[@]} -eq 0 ] || bash scripts/apt-install.sh "bench" "${missing[@]}"
 
 # The build: build-bench/, or an existing Release build given with --build-dir (CI passes the
 # one its tests just used, to save a build). The results folder: --out, or a new one here, so

@@ -21,22 +21,7 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "quickstart: installing ${missing[*]}"
-  if [ "$(id -u)" -ne 0 ]; then echo "quickstart: run as root to install packages (or install them yourself)" >&2; exit 2; fi
-  export DEBIAN_FRONTEND=noninteractive
-  # Debian starts a package's service on install: the stock redis-server would listen on port
-  # 6379 and outlive the tests, which start their own servers. Forbid service starts for the
-  # duration of the install (policy-rc.d exit 101, Debian's documented mechanism).
-  policy=
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && policy=1
-  fi
-  rc=0
-  { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
-  if [ -n "$policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
-  if [ "$rc" -ne 0 ]; then echo "quickstart: installing packages failed (apt-get exit $rc)" >&2; exit "$rc"; fi
-fi
+[ ${#missing[@]} -eq 0 ] || bash scripts/apt-install.sh "quickstart" "${missing[@]}"
 
 if [ "$mode" = fuzz ]; then
   cmake -S tests/fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ >/dev/null
