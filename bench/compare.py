@@ -64,7 +64,6 @@ Standard library only (the aiohttp client is a separate script). Linux only: tas
 from __future__ import annotations
 
 import argparse
-import ctypes
 import datetime
 import http.client
 import json
@@ -86,6 +85,8 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from benchlib import Interrupted, die_with_parent, free_port, median_range, stop_on_signals
 from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
@@ -151,24 +152,6 @@ class Run:
         return d
 
 
-class Interrupted(Exception):
-    """SIGTERM or SIGHUP: stop like Ctrl-C."""
-
-
-def _raise_interrupted(signum, _frame):
-    raise Interrupted(signal.Signals(signum).name)
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-PR_SET_PDEATHSIG = 1
-PR_SET_CHILD_SUBREAPER = 36
-
-
-def _child_setup() -> None:
-    """In the child before exec: die with compare.py even if it is killed with SIGKILL."""
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
 class Children:
     """Every process this script starts, in its own process group, so all can be stopped."""
 
@@ -176,7 +159,7 @@ class Children:
         self.live: dict[int, tuple[subprocess.Popen, str]] = {}
 
     def start(self, name: str, command: list[str], **kwargs) -> subprocess.Popen:
-        proc = subprocess.Popen(command, start_new_session=True, preexec_fn=_child_setup,
+        proc = subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent,
                                 stdin=subprocess.DEVNULL, **kwargs)
         self.live[proc.pid] = (proc, name)
         return proc
@@ -278,12 +261,6 @@ def run_measured(children: Children, name: str, command: list[str], env: dict[st
                     user_s=usage.ru_utime, sys_s=usage.ru_stime, maxrss_kb=usage.ru_maxrss,
                     timed_out=state["timed_out"], stdout=out_path.read_text(errors="replace"),
                     stderr=err_path.read_text(errors="replace"))
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, timeout_s: float = 10.0) -> bool:
@@ -897,12 +874,6 @@ def parse_koorelease_summary(stderr: str) -> dict:
 # The table
 
 
-def median_range(values: list[float]) -> dict | None:
-    if not values:
-        return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 METRICS = {"rps": lambda r: r.rps, "cpu_us": lambda r: r.cpu_us, "rss_mb": lambda r: r.rss_mb}
 
 
@@ -1196,11 +1167,7 @@ def main(argv: list[str]) -> int:
     own_work = args.work_dir is None
     work = Path(tempfile.mkdtemp(prefix="koorelease-bench-")) if own_work else Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    signal.signal(signal.SIGTERM, _raise_interrupted)
-    # Orphaned descendants (the clients, see run_measured) become this process's children.
-    if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise SystemExit("compare: prctl(PR_SET_CHILD_SUBREAPER) failed: " + os.strerror(ctypes.get_errno()))
-    signal.signal(signal.SIGHUP, _raise_interrupted)
+    stop_on_signals("compare")  # the clients, orphaned by their launcher: see run_measured
 
     if not (Path(args.build_dir) / "bin" / "koorelease").exists():
         raise SystemExit(f"compare: {args.build_dir}/bin/koorelease not found (bench/run.sh builds it)")

@@ -57,7 +57,6 @@ Standard library only. Linux only (taskset, wait4, /proc, prctl).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import datetime
 import hashlib
 import http.client
@@ -79,6 +78,8 @@ import threading
 import time
 from pathlib import Path
 
+from benchlib import Interrupted, die_with_parent, free_port, median_range, stop_on_signals
+
 REPO = Path(__file__).resolve().parent.parent
 CLIENT_CPU = "0"
 SERVER_CPU = "1"
@@ -99,24 +100,6 @@ def log(message: str) -> None:
     print(f"queue_bench: {message}", file=sys.stderr, flush=True)
 
 
-class Interrupted(Exception):
-    """SIGTERM or SIGHUP: stop like Ctrl-C."""
-
-
-def _raise_interrupted(signum, _frame):
-    raise Interrupted(signal.Signals(signum).name)
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-PR_SET_PDEATHSIG = 1
-PR_SET_CHILD_SUBREAPER = 36
-
-
-def _die_with_parent() -> None:
-    """In a child before exec: SIGKILL when this script dies, even by SIGKILL."""
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
 # ---------------------------------------------------------------------------------------------
 # Processes
 
@@ -128,7 +111,7 @@ class Servers:
         self.live: list[subprocess.Popen] = []
 
     def start(self, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        proc = subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent,
+        proc = subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, env=env)
         self.live.append(proc)
@@ -254,7 +237,7 @@ class Client:
         pid_file.unlink(missing_ok=True)
         with open(self.out, "wb") as out, open(self.err, "wb") as err:
             launcher = subprocess.Popen(["/bin/sh", "-c", '"$@" & echo $! >"$0"', str(pid_file)] + self.command,
-                                        start_new_session=True, preexec_fn=_die_with_parent,
+                                        start_new_session=True, preexec_fn=die_with_parent,
                                         stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=self.env)
         self.group = launcher.pid  # the client's process group (the launcher made a new session)
         self.watchdog.add(self.group)
@@ -331,12 +314,6 @@ def proc_cpu(pid: int) -> tuple[float, float]:
     # fields[0] is the state (field 3); utime..cstime are fields 14..17
     utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
     return (utime + stime) / CLK_TCK, (cutime + cstime) / CLK_TCK
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -737,12 +714,6 @@ class Bench:
 # The table
 
 
-def median_range(values: list[float]) -> dict | None:
-    if not values:
-        return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
-
-
 def fmt(m: dict | None, digits: int, suffix: str = "") -> str:
     if not m:
         return "–"
@@ -918,11 +889,7 @@ def main(argv: list[str]) -> int:
     own_work = args.work_dir is None
     work = Path(tempfile.mkdtemp(prefix="koorelease-queue-bench-")) if own_work else Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    signal.signal(signal.SIGTERM, _raise_interrupted)
-    signal.signal(signal.SIGHUP, _raise_interrupted)
-    # The clients, orphaned by their /bin/sh launcher, become this process's children (wait4).
-    if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise SystemExit("queue_bench: prctl(PR_SET_CHILD_SUBREAPER) failed: " + os.strerror(ctypes.get_errno()))
+    stop_on_signals("queue_bench")  # the clients, orphaned by their /bin/sh launcher: wait4
 
     bench = Bench(args, work, out, own_work)
     code = 1
